@@ -1,0 +1,1 @@
+//! The store contract and its backends. Filled in by the store work.
