@@ -1,1 +1,25 @@
-fn main() {}
+//! `x402scope`: the explorer and indexer for x402 payments.
+//!
+//! This binary is thin: it parses the command line, loads the one typed
+//! configuration, sets up logging and the shutdown token, and hands off to the
+//! library crates. It is the only place that reads the process environment.
+
+mod cli;
+mod config;
+mod shutdown;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // `{:#}` prints the whole anyhow chain on one line.
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# x402scope's whole test suite, from a fresh Debian machine with a Rust toolchain,
+# npm and apt. Idempotent: a second run reuses everything already installed.
+#
+#   tests/run.sh                 # everything: setup, fmt, clippy, all tests
+#   tests/run.sh -- FILTER       # setup, then only `cargo test --workspace FILTER`
+#
+# 1. installs what tests need (Debian's clickhouse-server; the pinned npm test
+#    environment in tests/env: anvil, solc, the reference x402 packages);
+# 2. starts one shared ClickHouse server on free loopback ports (tests make a fresh
+#    database each) and stops it on exit, whatever happens;
+# 3. runs cargo fmt --check, cargo clippy -D warnings, and cargo test.
+# Per-test chains (anvil) and x402 servers are started by the tests themselves.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/x402scope/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+ONLY_TESTS=0
+if [ "${1:-}" = "--" ]; then ONLY_TESTS=1; shift; fi
+
+T0=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "system packages"
+APT_PKGS=(clickhouse-server clickhouse-client curl)
+MISSING=()
+for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
+if [ ${#MISSING[@]} -gt 0 ]; then
+  echo "installing: ${MISSING[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null
+else
+  echo "already installed: ${APT_PKGS[*]}"
+fi
+
+step "npm test environment (tests/env)"
+LOCK_SUM=$(sha256sum tests/env/package-lock.json | cut -d' ' -f1)
+STAMP=tests/env/node_modules/.x402scope-lock-sha256
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$LOCK_SUM" ]; then
+  echo "up to date"
+else
+  (cd tests/env && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$LOCK_SUM" > "$STAMP"
+fi
+
+step "shared ClickHouse server"
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+CH_DIR=$(mktemp -d -t x402scope-clickhouse.XXXXXX)
+cleanup() {
+  if [ -f "$CH_DIR/clickhouse.pid" ]; then
+    kill "$(cat "$CH_DIR/clickhouse.pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$(cat "$CH_DIR/clickhouse.pid")" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$(cat "$CH_DIR/clickhouse.pid")" 2>/dev/null || true
+  fi
+  rm -rf "$CH_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+CH_HTTP=$(free_port); CH_TCP=$(free_port)
+tests/clickhouse/start.sh "$CH_DIR" "$CH_HTTP" "$CH_TCP"
+export X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$CH_HTTP"
+echo "ClickHouse $(curl -fsS "$X402SCOPE_TEST_CLICKHOUSE_URL/?query=SELECT%20version()") at $X402SCOPE_TEST_CLICKHOUSE_URL"
+
+if [ "$ONLY_TESTS" = 0 ]; then
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
+  step "cargo clippy --workspace --all-targets -- -D warnings"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+fi
+
+step "cargo test --workspace"
+cargo test --workspace "$@"
+
+step "no stray processes"
+STRAY=$(pgrep -af "tests/env/(node_modules/@foundry-rs/anvil|harness\.mjs)" || true)
+if [ -n "$STRAY" ]; then echo "test processes outlived their tests:"; echo "$STRAY"; exit 1; fi
+echo "none"
+
+step "done in $(( $(date +%s) - T0 )) s"
