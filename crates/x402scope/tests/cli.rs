@@ -139,3 +139,11 @@ fn a_missing_config_file_is_a_clear_error() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_example_config_shipped_with_the_project_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = x402scope(&root, &["config", "check", "x402scope.example.toml"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("chain_id = 8453"));
+}
