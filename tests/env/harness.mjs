@@ -40,6 +40,8 @@ const CHAIN_ID = 84532;
 const NETWORK = `eip155:${CHAIN_ID}`;
 const USDC = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"; // the address the SDK expects on this chain id
 const MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11";
+// Our batching contract, for transactions that settle several authorizations.
+const BATCHER = "0x0000000000000000000000000000000000B47C40";
 const PRICE = "$0.001";
 
 const stop = () => process.exit(0);
@@ -69,6 +71,7 @@ for (let i = 0; ; i++) {
 
 await testClient.setCode({ address: USDC, bytecode: runtimeBytecode("TestUSDC.sol", "TestUSDC") });
 await testClient.setCode({ address: MULTICALL3, bytecode: runtimeBytecode("Multicall3Lite.sol", "Multicall3Lite") });
+await testClient.setCode({ address: BATCHER, bytecode: runtimeBytecode("SettlementBatcher.sol", "SettlementBatcher") });
 const accounts = Object.fromEntries(Object.entries(KEYS).map(([k, v]) => [k, privateKeyToAccount(v)]));
 const deployer = createWalletClient({ account: accounts.deployer, chain, transport: http(RPC) });
 const mintTx = await deployer.writeContract({ address: USDC, abi: parseAbi(["function mint(address,uint256)"]),
@@ -77,7 +80,7 @@ await testClient.waitForTransactionReceipt({ hash: mintTx });
 const keysOut = Object.fromEntries(Object.entries(accounts).map(([k, a]) => [k, { address: a.address, key: KEYS[k] }]));
 if (process.argv.includes("--chain-only")) {
   console.log(JSON.stringify({ ready: true, startup_ms: Date.now() - started, rpc: RPC, chain_id: CHAIN_ID, network: NETWORK,
-    token: USDC, multicall3: MULTICALL3, facilitator: null, server: null, paid_url: null, price_atomic: null, accounts: keysOut }));
+    token: USDC, multicall3: MULTICALL3, batcher: BATCHER, facilitator: null, server: null, paid_url: null, price_atomic: null, accounts: keysOut }));
 } else {
 
 // The reference facilitator, settling on anvil.
@@ -122,7 +125,7 @@ const serverUrl = await listen(app);
 
 console.log(JSON.stringify({
   ready: true, startup_ms: Date.now() - started, rpc: RPC, chain_id: CHAIN_ID, network: NETWORK, token: USDC,
-  multicall3: MULTICALL3, facilitator: facilitatorUrl, server: serverUrl, paid_url: `${serverUrl}/weather`,
+  multicall3: MULTICALL3, batcher: BATCHER, facilitator: facilitatorUrl, server: serverUrl, paid_url: `${serverUrl}/weather`,
   price_atomic: "1000", accounts: keysOut,
 }));
 }

@@ -11,6 +11,7 @@
 //! (`tests/run.sh`); when they are missing, the error says so.
 
 pub mod process;
+pub mod settlements;
 pub mod x402;
 
 use std::path::PathBuf;

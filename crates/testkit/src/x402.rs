@@ -48,6 +48,8 @@ pub struct StackInfo {
     /// The EIP-3009 test token address (the Base Sepolia USDC address).
     pub token: String,
     pub multicall3: String,
+    /// Our `SettlementBatcher` contract (several settlements in one transaction).
+    pub batcher: String,
     /// The reference facilitator's base URL (absent with `chain_only`).
     pub facilitator: Option<String>,
     /// The `@x402/express` server's base URL (absent with `chain_only`).
