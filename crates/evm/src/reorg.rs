@@ -105,7 +105,7 @@ impl BlockWindow {
         self.blocks.get(index)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &BlockRef> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &BlockRef> {
         self.blocks.iter()
     }
 

@@ -248,7 +248,7 @@ pub async fn generate(info: &StackInfo, plan: &Plan) -> Result<Generated, Genera
         plan.per_block,
     )
     .await;
-    // Mine, and restore automine even when generation failed half way.
+    // Restore automine even when generation failed half way.
     let mined = match &result {
         Ok((txs, _)) => mine_all(&provider, txs, plan.per_block).await,
         Err(_) => Ok(()),
@@ -316,7 +316,6 @@ async fn generate_unmined<P: Provider>(
         generated.noise_txs.push(hash);
     }
     let mints = txs.take();
-    send_all(provider, &mints).await?;
     mine_all(provider, &mints, per_block).await?;
     let mut sign =
         |from: Address, to: Address, input: Vec<u8>, gas: u64| txs.sign(from, to, input, gas);
@@ -457,9 +456,7 @@ async fn generate_unmined<P: Provider>(
             .push(sign(payee.address(), token, input, 150_000)?);
     }
 
-    let txs = txs.take();
-    send_all(provider, &txs).await?;
-    Ok((txs, generated))
+    Ok((txs.take(), generated))
 }
 
 /// Signs transactions with locally tracked nonces.
@@ -481,28 +478,9 @@ impl TxBuilder {
             .senders
             .get_mut(&from)
             .ok_or_else(|| GenerateError::Info("unknown sender".into()))?;
-        let mut tx = TxEip1559 {
-            chain_id: self.chain_id,
-            nonce: sender.nonce,
-            gas_limit: gas,
-            max_fee_per_gas: 20_000_000_000,
-            max_priority_fee_per_gas: 1_000_000_000,
-            to: TxKind::Call(to),
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input: input.into(),
-        };
-        let signature = sender
-            .key
-            .sign_transaction_sync(&mut tx)
-            .map_err(|e| GenerateError::Sign(e.to_string()))?;
+        let (raw, hash) = sign_tx(&sender.key, self.chain_id, sender.nonce, to, input, gas)?;
         sender.nonce += 1;
-        let envelope = TxEnvelope::from(tx.into_signed(signature));
-        let hash = *envelope.tx_hash();
-        self.txs.push(PendingTx {
-            raw: envelope.encoded_2718().into(),
-            hash,
-        });
+        self.txs.push(PendingTx { raw, hash });
         Ok(hash)
     }
 
@@ -530,38 +508,27 @@ async fn mine_all<P: Provider>(
     txs: &[PendingTx],
     per_block: usize,
 ) -> Result<(), GenerateError> {
-    let blocks = txs.len().div_ceil(per_block.max(1)) as u64;
-    // Each block holds as many transactions as fit its gas limit; mine in steps and
-    // stop when the pool is empty (the last transaction is in, and every sender's
-    // nonce caught up).
-    let last = match txs.last() {
-        Some(t) => t.hash,
-        None => return Ok(()),
-    };
-    for _ in 0..(blocks + 2) * 4 {
+    // Send `per_block` transactions, mine one block, and so on; then mine until
+    // the pool is empty (a block may not fit a whole group's gas).
+    for group in txs.chunks(per_block.max(1)) {
+        send_all(provider, group).await?;
         provider.anvil_mine(Some(1), None).await.map_err(rpc)?;
-        if provider
-            .get_transaction_receipt(last)
+    }
+    for _ in 0..txs.len().max(8) {
+        let pool = provider
+            .raw_request::<_, serde_json::Value>("txpool_status".into(), ())
             .await
-            .map_err(rpc)?
-            .is_some()
-        {
-            // The pool may still hold other senders' transactions.
-            let pending = provider
-                .raw_request::<_, serde_json::Value>("txpool_status".into(), ())
-                .await
-                .map_err(rpc)?;
-            let count = |k: &str| {
-                pending
-                    .get(k)
-                    .and_then(|v| v.as_str())
-                    .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-                    .unwrap_or(0)
-            };
-            if count("pending") == 0 && count("queued") == 0 {
-                break;
-            }
+            .map_err(rpc)?;
+        let count = |k: &str| {
+            pool.get(k)
+                .and_then(|v| v.as_str())
+                .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+                .unwrap_or(0)
+        };
+        if count("pending") == 0 && count("queued") == 0 {
+            break;
         }
+        provider.anvil_mine(Some(1), None).await.map_err(rpc)?;
     }
     // Every transaction must be mined and successful.
     let mut missing = 0usize;
@@ -581,4 +548,99 @@ async fn mine_all<P: Provider>(
         return Err(GenerateError::NotMined(missing));
     }
     Ok(())
+}
+
+/// Sign an EIP-1559 call transaction; returns the raw bytes and the hash.
+pub fn sign_tx(
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: Address,
+    input: Vec<u8>,
+    gas: u64,
+) -> Result<(Bytes, B256), GenerateError> {
+    let mut tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: input.into(),
+    };
+    let signature = key
+        .sign_transaction_sync(&mut tx)
+        .map_err(|e| GenerateError::Sign(e.to_string()))?;
+    let envelope = TxEnvelope::from(tx.into_signed(signature));
+    let hash = *envelope.tx_hash();
+    Ok((envelope.encoded_2718().into(), hash))
+}
+
+/// One EIP-3009 authorization, to be settled by some facilitator.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub payer: PrivateKeySigner,
+    pub pay_to: Address,
+    pub amount: U256,
+    pub nonce: B256,
+}
+
+/// `transferWithAuthorization` calldata for `auth`, signed by the payer for the
+/// token of `info`.
+pub fn authorization_calldata(
+    info: &StackInfo,
+    auth: &Authorization,
+) -> Result<Vec<u8>, GenerateError> {
+    let token: Address = info
+        .token
+        .parse()
+        .map_err(|e| GenerateError::Info(format!("{e}")))?;
+    let domain = eip712_domain! {
+        name: "USDC",
+        version: "2",
+        chain_id: info.chain_id,
+        verifying_contract: token,
+    };
+    let valid_before = U256::from(4_000_000_000u64);
+    let message = TransferWithAuthorization {
+        from: auth.payer.address(),
+        to: auth.pay_to,
+        value: auth.amount,
+        validAfter: U256::ZERO,
+        validBefore: valid_before,
+        nonce: auth.nonce,
+    };
+    let sig = auth
+        .payer
+        .sign_hash_sync(&message.eip712_signing_hash(&domain))
+        .map_err(|e| GenerateError::Sign(e.to_string()))?;
+    Ok(transferWithAuthorizationCall {
+        from: auth.payer.address(),
+        to: auth.pay_to,
+        value: auth.amount,
+        validAfter: U256::ZERO,
+        validBefore: valid_before,
+        nonce: auth.nonce,
+        v: 27 + u8::from(sig.v()),
+        r: B256::from(sig.r()),
+        s: B256::from(sig.s()),
+    }
+    .abi_encode())
+}
+
+/// A signed facilitator transaction settling `auth` directly on the token.
+pub fn settlement_tx(
+    info: &StackInfo,
+    facilitator: &PrivateKeySigner,
+    tx_nonce: u64,
+    auth: &Authorization,
+) -> Result<(Bytes, B256), GenerateError> {
+    let token: Address = info
+        .token
+        .parse()
+        .map_err(|e| GenerateError::Info(format!("{e}")))?;
+    let input = authorization_calldata(info, auth)?;
+    sign_tx(facilitator, info.chain_id, tx_nonce, token, input, 150_000)
 }
