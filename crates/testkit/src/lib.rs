@@ -10,6 +10,7 @@
 //! a test panics or is killed. The npm parts are installed by the test command
 //! (`tests/run.sh`); when they are missing, the error says so.
 
+pub mod clickhouse;
 pub mod process;
 pub mod settlements;
 pub mod x402;

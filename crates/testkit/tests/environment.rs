@@ -236,3 +236,81 @@ fn dropping_the_stack_stops_every_process() {
         assert!(stat.is_empty(), "process {pid} still exists: {stat}");
     }
 }
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, clickhouse::Row)]
+struct Probe {
+    id: u32,
+    name: String,
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn clickhouse_creates_a_table_inserts_and_selects() {
+    let db = x402scope_testkit::clickhouse::fresh_database("environment").unwrap();
+    // 18.16 knows neither RowBinaryWithNamesAndTypes nor schema validation.
+    let client = clickhouse::Client::default()
+        .with_url(&db.url)
+        .with_database(&db.name)
+        .with_validation(false);
+    client
+        .query("CREATE TABLE probe (id UInt32, name String) ENGINE = MergeTree ORDER BY id")
+        .execute()
+        .await
+        .unwrap();
+    let mut insert = client.insert::<Probe>("probe").await.unwrap();
+    for id in 0..1000u32 {
+        insert
+            .write(&Probe {
+                id,
+                name: format!("row-{id}"),
+            })
+            .await
+            .unwrap();
+    }
+    insert.end().await.unwrap();
+    let count: u64 = client
+        .query("SELECT count() FROM probe")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(count, 1000);
+    let row: Probe = client
+        .query("SELECT id, name FROM probe WHERE id = ?")
+        .bind(777u32)
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(
+        row,
+        Probe {
+            id: 777,
+            name: "row-777".into()
+        }
+    );
+    let version: String = client.query("SELECT version()").fetch_one().await.unwrap();
+    assert!(!version.is_empty());
+}
+
+#[test]
+fn a_private_clickhouse_server_stops_and_restarts_with_its_data() {
+    use x402scope_testkit::clickhouse::{ClickHouseServer, execute};
+    let mut server = ClickHouseServer::start().unwrap();
+    let url = server.http_url();
+    execute(
+        &url,
+        "CREATE TABLE default.t (x UInt8) ENGINE = MergeTree ORDER BY x",
+    )
+    .unwrap();
+    execute(&url, "INSERT INTO default.t VALUES (1), (2)").unwrap();
+    server.stop();
+    assert!(
+        execute(&url, "SELECT 1").is_err(),
+        "stopped means unreachable"
+    );
+    server.restart().unwrap();
+    assert_eq!(
+        execute(&url, "SELECT count() FROM default.t")
+            .unwrap()
+            .trim(),
+        "2"
+    );
+}
