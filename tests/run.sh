@@ -74,7 +74,7 @@ step "cargo test --workspace"
 cargo test --workspace "$@"
 
 step "no stray processes"
-STRAY=$(pgrep -af "tests/env/(node_modules/@foundry-rs/anvil|harness\.mjs)" || true)
+STRAY=$(pgrep -af "tests/env/(node_modules/@foundry-rs/anvil|harness\.mjs)|x402scope-ch-" || true)
 if [ -n "$STRAY" ]; then echo "test processes outlived their tests:"; echo "$STRAY"; exit 1; fi
 echo "none"
 

@@ -21,7 +21,10 @@ pub enum NetworkError {
 
 impl Network {
     pub fn eip155(chain_id: u64) -> Self {
-        Network { namespace: "eip155".into(), reference: chain_id.to_string() }
+        Network {
+            namespace: "eip155".into(),
+            reference: chain_id.to_string(),
+        }
     }
 
     pub fn namespace(&self) -> &str {
@@ -34,7 +37,9 @@ impl Network {
 
     /// The EVM chain id, for `eip155:*` networks.
     pub fn evm_chain_id(&self) -> Option<u64> {
-        (self.namespace == "eip155").then(|| self.reference.parse().ok()).flatten()
+        (self.namespace == "eip155")
+            .then(|| self.reference.parse().ok())
+            .flatten()
     }
 
     /// Parse a CAIP-2 id: namespace `[-a-z0-9]{3,8}`, reference `[-_a-zA-Z0-9]{1,32}`.
@@ -42,13 +47,20 @@ impl Network {
         let err = || NetworkError::NotCaip2(s.to_owned());
         let (ns, reference) = s.split_once(':').ok_or_else(err)?;
         let ns_ok = (3..=8).contains(&ns.len())
-            && ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && ns
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         let ref_ok = (1..=32).contains(&reference.len())
-            && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ns_ok || !ref_ok {
             return Err(err());
         }
-        Ok(Network { namespace: ns.to_owned(), reference: reference.to_owned() })
+        Ok(Network {
+            namespace: ns.to_owned(),
+            reference: reference.to_owned(),
+        })
     }
 }
 

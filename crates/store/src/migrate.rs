@@ -1,0 +1,102 @@
+//! Numbered migrations, embedded from `migrations/{sqlite,clickhouse}`, and
+//! what each backend's runner reports.
+
+use serde::Serialize;
+
+/// One migration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_initial",
+    sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+}];
+
+const CLICKHOUSE: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_initial",
+    sql: include_str!("../../../migrations/clickhouse/0001_initial.sql"),
+}];
+
+/// The migrations of a backend (`sqlite` or `clickhouse`), in order.
+pub fn migrations(backend: &str) -> &'static [Migration] {
+    match backend {
+        "clickhouse" => CLICKHOUSE,
+        _ => SQLITE,
+    }
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MigrationReport {
+    pub backend: String,
+    /// Applied now, in order.
+    pub applied: Vec<String>,
+    /// Already there before.
+    pub present: Vec<String>,
+}
+
+/// ClickHouse takes one statement per request: split a file on lines that hold
+/// only `;`, dropping comment-only pieces.
+pub(crate) fn clickhouse_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        if line.trim() == ";" {
+            push_statement(&mut out, &current);
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    push_statement(&mut out, &current);
+    out
+}
+
+fn push_statement(out: &mut Vec<String>, text: &str) {
+    let body: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if !body.trim().is_empty() {
+        out.push(body.trim().to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_from_one() {
+        for backend in ["sqlite", "clickhouse"] {
+            for (i, m) in migrations(backend).iter().enumerate() {
+                assert_eq!(m.version as usize, i + 1, "{backend}");
+                assert!(
+                    m.name.starts_with(&format!("{:04}_", m.version)),
+                    "{backend}"
+                );
+            }
+        }
+        assert_eq!(migrations("sqlite").len(), migrations("clickhouse").len());
+    }
+
+    #[test]
+    fn clickhouse_files_split_into_statements() {
+        let statements = clickhouse_statements(migrations("clickhouse")[0].sql);
+        assert_eq!(statements.len(), 10);
+        assert!(
+            statements
+                .iter()
+                .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS"))
+        );
+        assert!(statements.iter().all(|s| !s.contains(';')));
+    }
+}

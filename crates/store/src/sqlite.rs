@@ -1,0 +1,1140 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! One writer thread owns the write connection. Writes are jobs sent to it over
+//! a bounded channel; it runs the jobs that are waiting as one transaction (each
+//! in its own savepoint, so one failing job does not fail the others) and
+//! answers each job only after COMMIT, so an `Ok` means durable. Reads run on a
+//! small pool of connections in blocking tasks.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use tokio::sync::{mpsc, oneshot};
+use x402scope_core::Amount;
+
+use crate::StoreError;
+use crate::migrate::{MigrationReport, migrations};
+use crate::model::*;
+
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+/// Jobs that wait for the writer; senders wait when it is full.
+const WRITER_QUEUE: usize = 256;
+/// Jobs per transaction at most.
+const BATCH: usize = 512;
+
+/// The SQLite store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: mpsc::Sender<Job>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536;",
+    )
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let conn = Connection::open(&p)?;
+            configure(&conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Invalid(format!("SQLite open task failed: {e}")))??;
+        let (tx, rx) = mpsc::channel::<Job>(WRITER_QUEUE);
+        std::thread::Builder::new()
+            .name("x402scope-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: tx,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Run `f` on the writer, inside the next transaction; resolves after COMMIT.
+    async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = run_in_savepoint(conn, f);
+            Box::new(move |commit: Result<(), String>| {
+                let out = match (result, commit) {
+                    (Ok(r), Ok(())) => Ok(r),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(m)) => Err(StoreError::Invalid(format!("commit failed: {m}"))),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        self.inner
+            .writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Run `f` on a read connection in a blocking task.
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut pool| pool.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &inner.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(std::time::Duration::from_secs(10))?;
+                    c
+                }
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock()
+                && pool.len() < 8
+            {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Invalid(format!("SQLite read task failed: {e}")))?
+    }
+
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        self.write(|conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+            )?;
+            let applied = applied_versions(conn)?;
+            let known = migrations("sqlite");
+            refuse_newer(&applied, known)?;
+            let mut report = MigrationReport {
+                backend: "sqlite".into(),
+                ..Default::default()
+            };
+            for m in known {
+                if applied.iter().any(|(v, _)| *v == m.version) {
+                    report.present.push(m.name.to_owned());
+                    continue;
+                }
+                conn.execute_batch(m.sql)?;
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    params![m.version, m.name, now()],
+                )?;
+                report.applied.push(m.name.to_owned());
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    pub async fn check_schema(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            let exists: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n > 0)?;
+            let applied = if exists { applied_versions(conn)? } else { Vec::new() };
+            let known = migrations("sqlite");
+            refuse_newer(&applied, known)?;
+            if let Some(m) = known.iter().find(|m| !applied.iter().any(|(v, _)| *v == m.version)) {
+                return Err(StoreError::NotMigrated(m.version));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- payments ----
+
+    pub async fn commit_payments(
+        &self,
+        payments: Vec<Payment>,
+        blocks: Vec<WindowBlock>,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            {
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO payments (chain, tx_id, idx_outer, idx_inner, block_number, block_hash,
+                        block_time, asset, payer, pay_to, amount, amount_i64, nonce, facilitator, tx_from,
+                        method, is_final, is_organic)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                     ON CONFLICT (chain, tx_id, idx_outer, idx_inner) DO UPDATE SET
+                        block_number = excluded.block_number, block_hash = excluded.block_hash,
+                        block_time = excluded.block_time, asset = excluded.asset, payer = excluded.payer,
+                        pay_to = excluded.pay_to, amount = excluded.amount, amount_i64 = excluded.amount_i64,
+                        nonce = excluded.nonce, facilitator = excluded.facilitator, tx_from = excluded.tx_from,
+                        method = excluded.method, is_final = excluded.is_final, is_organic = excluded.is_organic",
+                )?;
+                for p in &payments {
+                    insert.execute(params![
+                        p.chain,
+                        p.tx_id,
+                        p.idx_outer,
+                        p.idx_inner,
+                        to_i64(p.block_number, "block_number")?,
+                        p.block_hash,
+                        p.block_time,
+                        p.asset,
+                        p.payer,
+                        p.pay_to,
+                        p.amount.to_string(),
+                        amount_i64(&p.amount),
+                        p.nonce,
+                        p.facilitator,
+                        p.tx_from,
+                        p.method,
+                        p.is_final,
+                        p.is_organic,
+                    ])?;
+                }
+                let mut window = conn.prepare_cached(
+                    "INSERT OR REPLACE INTO block_window (chain, number, hash, parent_hash) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for b in &blocks {
+                    window.execute(params![b.chain, to_i64(b.number, "number")?, b.hash, b.parent_hash])?;
+                }
+            }
+            if let Some(cp) = checkpoint {
+                conn.execute(
+                    "INSERT OR REPLACE INTO checkpoints (chain, block, hash, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![cp.chain, to_i64(cp.block, "block")?, cp.hash, now()],
+                )?;
+                // Keep the window bounded: the newest 10,000 blocks per chain.
+                conn.execute(
+                    "DELETE FROM block_window WHERE chain = ?1 AND number < ?2",
+                    params![cp.chain, to_i64(cp.block, "block")?.saturating_sub(10_000)],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn rollback_above(
+        &self,
+        chain: &str,
+        block: u64,
+        hash: &str,
+    ) -> Result<(), StoreError> {
+        let (chain, hash) = (chain.to_owned(), hash.to_owned());
+        self.write(move |conn| {
+            let b = to_i64(block, "block")?;
+            conn.execute("DELETE FROM payments WHERE chain = ?1 AND block_number > ?2", params![chain, b])?;
+            conn.execute("DELETE FROM block_window WHERE chain = ?1 AND number > ?2", params![chain, b])?;
+            conn.execute(
+                "INSERT OR REPLACE INTO checkpoints (chain, block, hash, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                params![chain, b, hash, now()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn checkpoint(&self, chain: &str) -> Result<Option<Checkpoint>, StoreError> {
+        let chain = chain.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT chain, block, hash FROM checkpoints WHERE chain = ?1",
+                params![chain],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()?
+            .map(|(chain, block, hash)| {
+                Ok(Checkpoint {
+                    chain,
+                    block: to_u64(block, "block")?,
+                    hash,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    pub async fn window(&self, chain: &str, limit: usize) -> Result<Vec<WindowBlock>, StoreError> {
+        let chain = chain.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT chain, number, hash, parent_hash FROM block_window WHERE chain = ?1
+                 ORDER BY number DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![chain, limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (chain, number, hash, parent_hash) = row?;
+                Ok(WindowBlock {
+                    chain,
+                    number: to_u64(number, "number")?,
+                    hash,
+                    parent_hash,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    // ---- facilitators ----
+
+    pub async fn upsert_facilitators(&self, items: Vec<Facilitator>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR REPLACE INTO facilitators (id, name, url) VALUES (?1, ?2, ?3)",
+            )?;
+            for f in &items {
+                stmt.execute(params![f.id, f.name, f.url])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn facilitators(&self) -> Result<Vec<Facilitator>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT id, name, url FROM facilitators ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Facilitator {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    url: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn record_signers(&self, items: Vec<Signer>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO facilitator_signers (facilitator_id, network, address, first_seen, last_seen, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (network, address, facilitator_id) DO UPDATE SET
+                    first_seen = min(first_seen, excluded.first_seen),
+                    last_seen = max(last_seen, excluded.last_seen)",
+            )?;
+            for s in &items {
+                stmt.execute(params![s.facilitator_id, s.network, s.address, s.first_seen, s.last_seen, s.source])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn signers(&self) -> Result<Vec<Signer>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT facilitator_id, network, address, first_seen, last_seen, source FROM facilitator_signers
+                 ORDER BY network, address, facilitator_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Signer {
+                    facilitator_id: r.get(0)?,
+                    network: r.get(1)?,
+                    address: r.get(2)?,
+                    first_seen: r.get(3)?,
+                    last_seen: r.get(4)?,
+                    source: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    // ---- listings ----
+
+    pub async fn insert_listings(&self, items: Vec<ListingSnapshot>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR IGNORE INTO listing_snapshots (source, resource, accept_index, snapshot_hash,
+                    observed_at, scheme, network, asset, pay_to, amount, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for l in &items {
+                stmt.execute(params![
+                    l.source,
+                    l.resource,
+                    l.accept_index,
+                    l.snapshot_hash,
+                    l.observed_at,
+                    l.scheme,
+                    l.network,
+                    l.asset,
+                    l.pay_to,
+                    l.amount.to_string(),
+                    l.raw
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn listing_history(
+        &self,
+        resource: &str,
+    ) -> Result<Vec<ListingSnapshot>, StoreError> {
+        let resource = resource.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT source, resource, accept_index, snapshot_hash, observed_at, scheme, network, asset,
+                    pay_to, amount, raw FROM listing_snapshots WHERE resource = ?1
+                 ORDER BY observed_at, source, accept_index, snapshot_hash",
+            )?;
+            let rows = stmt.query_map(params![resource], |r| {
+                Ok((
+                    ListingSnapshot {
+                        source: r.get(0)?,
+                        resource: r.get(1)?,
+                        accept_index: r.get(2)?,
+                        snapshot_hash: r.get(3)?,
+                        observed_at: r.get(4)?,
+                        scheme: r.get(5)?,
+                        network: r.get(6)?,
+                        asset: r.get(7)?,
+                        pay_to: r.get(8)?,
+                        amount: Amount::ZERO,
+                        raw: r.get(10)?,
+                    },
+                    r.get::<_, String>(9)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (mut l, amount) = row?;
+                l.amount = parse_amount(&amount, "listing_snapshots.amount")?;
+                Ok(l)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    // ---- webhooks and claims ----
+
+    pub async fn inbox_put(&self, e: WebhookEnvelope) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "INSERT OR IGNORE INTO webhook_inbox (source, webhook_id, received_at, headers, body, status, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![e.source, e.webhook_id, e.received_at, e.headers, e.body, e.status, e.error],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub async fn inbox_set_status(
+        &self,
+        source: &str,
+        webhook_id: &str,
+        status: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let (source, id, status, error) = (
+            source.to_owned(),
+            webhook_id.to_owned(),
+            status.to_owned(),
+            error.to_owned(),
+        );
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE webhook_inbox SET status = ?3, error = ?4 WHERE source = ?1 AND webhook_id = ?2",
+                params![source, id, status, error],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn inbox_pending(&self, limit: usize) -> Result<Vec<WebhookEnvelope>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT source, webhook_id, received_at, headers, body, status, error FROM webhook_inbox
+                 WHERE status = 'received' ORDER BY received_at, source, webhook_id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit as i64], |r| {
+                Ok(WebhookEnvelope {
+                    source: r.get(0)?,
+                    webhook_id: r.get(1)?,
+                    received_at: r.get(2)?,
+                    headers: r.get(3)?,
+                    body: r.get(4)?,
+                    status: r.get(5)?,
+                    error: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn insert_claims(&self, items: Vec<Claim>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR REPLACE INTO claims (source, claim_id, network, tx_id, payer, pay_to, asset, amount,
+                    resource_url, facilitator, success, claimed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for c in &items {
+                stmt.execute(params![
+                    c.source,
+                    c.claim_id,
+                    c.network,
+                    c.tx_id,
+                    c.payer,
+                    c.pay_to,
+                    c.asset,
+                    c.amount.to_string(),
+                    c.resource_url,
+                    c.facilitator,
+                    c.success,
+                    c.claimed_at
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn claims(&self) -> Result<Vec<Claim>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT source, claim_id, network, tx_id, payer, pay_to, asset, amount, resource_url,
+                    facilitator, success, claimed_at FROM claims ORDER BY claimed_at, source, claim_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    Claim {
+                        source: r.get(0)?,
+                        claim_id: r.get(1)?,
+                        network: r.get(2)?,
+                        tx_id: r.get(3)?,
+                        payer: r.get(4)?,
+                        pay_to: r.get(5)?,
+                        asset: r.get(6)?,
+                        amount: Amount::ZERO,
+                        resource_url: r.get(8)?,
+                        facilitator: r.get(9)?,
+                        success: r.get(10)?,
+                        claimed_at: r.get(11)?,
+                    },
+                    r.get::<_, String>(7)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (mut c, amount) = row?;
+                c.amount = parse_amount(&amount, "claims.amount")?;
+                Ok(c)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    // ---- probes ----
+
+    pub async fn insert_probe_run(
+        &self,
+        run: ProbeRun,
+        findings: Vec<ProbeFinding>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO probe_runs (id, url, started_at, status_code, latency_ms, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run.id, run.url, run.started_at, run.status_code, run.latency_ms, run.error],
+            )?;
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR REPLACE INTO probe_findings (run_id, rule_id, severity, message, evidence)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for f in &findings {
+                stmt.execute(params![f.run_id, f.rule_id, f.severity, f.message, f.evidence])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn probe_runs(&self, url: &str, limit: usize) -> Result<Vec<ProbeRun>, StoreError> {
+        let url = url.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, url, started_at, status_code, latency_ms, error FROM probe_runs WHERE url = ?1
+                 ORDER BY started_at DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![url, limit as i64], |r| {
+                Ok(ProbeRun {
+                    id: r.get(0)?,
+                    url: r.get(1)?,
+                    started_at: r.get(2)?,
+                    status_code: r.get(3)?,
+                    latency_ms: r.get(4)?,
+                    error: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn probe_findings(&self, run_id: &str) -> Result<Vec<ProbeFinding>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT run_id, rule_id, severity, message, evidence FROM probe_findings WHERE run_id = ?1
+                 ORDER BY rule_id, message",
+            )?;
+            let rows = stmt.query_map(params![run_id], |r| {
+                Ok(ProbeFinding {
+                    run_id: r.get(0)?,
+                    rule_id: r.get(1)?,
+                    severity: r.get(2)?,
+                    message: r.get(3)?,
+                    evidence: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    // ---- queries ----
+
+    pub async fn overview(&self, filter: &Filter) -> Result<Overview, StoreError> {
+        let (clause, args) = where_clause(filter);
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT count(*), count(DISTINCT payer), count(DISTINCT pay_to) FROM payments {clause}"
+            );
+            let (count, buyers, sellers) = conn.query_row(&sql, params_from_iter(args.iter()), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })?;
+            let volume = exact_sum(conn, &clause, &args)?;
+            Ok(Overview { count: count as u64, volume, buyers: buyers as u64, sellers: sellers as u64 })
+        })
+        .await
+    }
+
+    pub async fn timeseries(
+        &self,
+        filter: &Filter,
+        bucket: u32,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let (clause, args) = where_clause(filter);
+        self.read(move |conn| {
+            let key = format!("(block_time / {bucket}) * {bucket}");
+            let groups = grouped(conn, &key, &clause, &args, "payer", "pay_to")?;
+            Ok(groups
+                .into_iter()
+                .map(|g| Bucket {
+                    start: g.key.parse().unwrap_or_default(),
+                    count: g.count,
+                    volume: g.volume,
+                    buyers: g.distinct_a,
+                    sellers: g.distinct_b,
+                })
+                .collect::<Vec<_>>())
+        })
+        .await
+        .map(|mut v: Vec<Bucket>| {
+            v.sort_by_key(|b| b.start);
+            v
+        })
+    }
+
+    pub async fn top(
+        &self,
+        filter: &Filter,
+        kind: TopKind,
+        limit: usize,
+    ) -> Result<Vec<TopEntry>, StoreError> {
+        let (clause, args) = where_clause(filter);
+        let (key, counterparty) = match kind {
+            TopKind::Sellers => ("pay_to", "payer"),
+            TopKind::Buyers => ("payer", "pay_to"),
+            TopKind::Facilitators => ("facilitator", "payer"),
+        };
+        self.read(move |conn| {
+            let groups = grouped(conn, key, &clause, &args, counterparty, counterparty)?;
+            let mut entries: Vec<TopEntry> = groups
+                .into_iter()
+                .map(|g| TopEntry {
+                    key: g.key,
+                    count: g.count,
+                    volume: g.volume,
+                    counterparties: g.distinct_a,
+                })
+                .collect();
+            sort_top(&mut entries);
+            entries.truncate(limit);
+            Ok(entries)
+        })
+        .await
+    }
+
+    pub async fn top_resources(&self, limit: usize) -> Result<Vec<ResourceEntry>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT resource_url, amount FROM claims WHERE success = 1 AND resource_url != ''",
+            )?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut by: std::collections::BTreeMap<String, (u64, Amount)> = Default::default();
+            for row in rows {
+                let (url, amount) = row?;
+                let amount = parse_amount(&amount, "claims.amount")?;
+                let e = by.entry(url).or_insert((0, Amount::ZERO));
+                e.0 += 1;
+                e.1 = add(e.1, amount)?;
+            }
+            let mut out: Vec<ResourceEntry> = by
+                .into_iter()
+                .map(|(resource_url, (count, volume))| ResourceEntry {
+                    resource_url,
+                    count,
+                    volume,
+                })
+                .collect();
+            out.sort_by(|a, b| {
+                b.volume
+                    .cmp(&a.volume)
+                    .then(b.count.cmp(&a.count))
+                    .then(a.resource_url.cmp(&b.resource_url))
+            });
+            out.truncate(limit);
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn transactions(
+        &self,
+        filter: &Filter,
+        after: Option<&TxCursor>,
+        limit: usize,
+    ) -> Result<TxPage, StoreError> {
+        let (mut clause, mut args) = where_clause(filter);
+        if let Some(c) = after {
+            clause.push_str(if clause.is_empty() { "WHERE " } else { " AND " });
+            clause.push_str("(block_time, chain, tx_id, idx_outer, idx_inner) < (?, ?, ?, ?, ?)");
+            args.extend([
+                Value::Integer(c.block_time),
+                Value::Text(c.chain.clone()),
+                Value::Text(c.tx_id.clone()),
+                Value::Integer(c.idx_outer.into()),
+                Value::Integer(c.idx_inner.into()),
+            ]);
+        }
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments {clause}
+                 ORDER BY block_time DESC, chain DESC, tx_id DESC, idx_outer DESC, idx_inner DESC LIMIT {}",
+                limit + 1
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let mut items = Vec::with_capacity(limit + 1);
+            let mut rows = stmt.query(params_from_iter(args.iter()))?;
+            while let Some(r) = rows.next()? {
+                items.push(payment_from_row(r)?);
+            }
+            let next = if items.len() > limit {
+                items.truncate(limit);
+                items.last().map(TxCursor::after)
+            } else {
+                None
+            };
+            Ok(TxPage { items, next })
+        })
+        .await
+    }
+
+    pub async fn address_summary(&self, address: &str) -> Result<AddressSummary, StoreError> {
+        let address = address.to_owned();
+        self.read(move |conn| {
+            let side = |own: &str, other: &str| -> Result<Side, StoreError> {
+                let clause = format!("WHERE {own} = ?");
+                let args = vec![Value::Text(address.clone())];
+                let sql = format!(
+                    "SELECT count(*), count(DISTINCT {other}), min(block_time), max(block_time) FROM payments {clause}"
+                );
+                let (count, cp, first, last) = conn.query_row(&sql, params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?))
+                })?;
+                Ok(Side {
+                    count: count as u64,
+                    volume: exact_sum(conn, &clause, &args)?,
+                    counterparties: cp as u64,
+                    first_seen: first,
+                    last_seen: last,
+                })
+            };
+            let as_buyer = side("payer", "pay_to")?;
+            let as_seller = side("pay_to", "payer")?;
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT facilitator FROM payments WHERE payer = ?1 OR pay_to = ?1 ORDER BY facilitator",
+            )?;
+            let facilitators = stmt
+                .query_map(params![address], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(AddressSummary { address: address.clone(), as_buyer, as_seller, facilitators })
+        })
+        .await
+    }
+}
+
+const PAYMENT_COLUMNS: &str = "chain, tx_id, idx_outer, idx_inner, block_number, block_hash, block_time, asset, \
+    payer, pay_to, amount, nonce, facilitator, tx_from, method, is_final, is_organic";
+
+fn payment_from_row(r: &rusqlite::Row<'_>) -> Result<Payment, StoreError> {
+    Ok(Payment {
+        chain: r.get(0)?,
+        tx_id: r.get(1)?,
+        idx_outer: r.get(2)?,
+        idx_inner: r.get(3)?,
+        block_number: to_u64(r.get(4)?, "block_number")?,
+        block_hash: r.get(5)?,
+        block_time: r.get(6)?,
+        asset: r.get(7)?,
+        payer: r.get(8)?,
+        pay_to: r.get(9)?,
+        amount: parse_amount(&r.get::<_, String>(10)?, "payments.amount")?,
+        nonce: r.get(11)?,
+        facilitator: r.get(12)?,
+        tx_from: r.get(13)?,
+        method: r.get(14)?,
+        is_final: r.get(15)?,
+        is_organic: r.get(16)?,
+    })
+}
+
+/// A filter as a WHERE clause with positional parameters.
+fn where_clause(f: &Filter) -> (String, Vec<Value>) {
+    let mut parts: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(from) = f.from {
+        parts.push("block_time >= ?".into());
+        args.push(Value::Integer(from));
+    }
+    if let Some(to) = f.to {
+        parts.push("block_time < ?".into());
+        args.push(Value::Integer(to));
+    }
+    if !f.networks.is_empty() {
+        parts.push(format!(
+            "chain IN ({})",
+            vec!["?"; f.networks.len()].join(", ")
+        ));
+        args.extend(f.networks.iter().map(|n| Value::Text(n.clone())));
+    }
+    for (column, value) in [
+        ("facilitator", &f.facilitator),
+        ("asset", &f.asset),
+        ("payer", &f.payer),
+        ("pay_to", &f.pay_to),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{column} = ?"));
+            args.push(Value::Text(v.clone()));
+        }
+    }
+    if f.organic_only {
+        parts.push("is_organic = 1".into());
+    }
+    if parts.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!("WHERE {}", parts.join(" AND ")), args)
+    }
+}
+
+/// The exact sum of `amount` over the rows of `clause`: a fast integer sum when
+/// every amount fits 64 bits and the total does not overflow, else exact in Rust.
+fn exact_sum(conn: &Connection, clause: &str, args: &[Value]) -> Result<Amount, StoreError> {
+    let sql =
+        format!("SELECT count(*) - count(amount_i64), sum(amount_i64) FROM payments {clause}");
+    let fast = conn.query_row(&sql, params_from_iter(args.iter()), |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+    });
+    match fast {
+        Ok((0, sum)) => Ok(Amount::from_u64(sum.unwrap_or(0).max(0) as u64)),
+        // Big amounts, or SQLite's "integer overflow" on the sum.
+        Ok(_) | Err(rusqlite::Error::SqliteFailure(..)) => {
+            let mut stmt = conn.prepare(&format!("SELECT amount FROM payments {clause}"))?;
+            let mut rows = stmt.query(params_from_iter(args.iter()))?;
+            let mut total = Amount::ZERO;
+            while let Some(r) = rows.next()? {
+                total = add(
+                    total,
+                    parse_amount(&r.get::<_, String>(0)?, "payments.amount")?,
+                )?;
+            }
+            Ok(total)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// (key, count, distinct a, distinct b, amounts that do not fit i64, i64 sum)
+type GroupRow = (String, i64, i64, i64, i64, Option<i64>);
+
+struct Group {
+    key: String,
+    count: u64,
+    volume: Amount,
+    distinct_a: u64,
+    distinct_b: u64,
+}
+
+/// count, exact volume and two exact distinct counts per `key` expression.
+fn grouped(
+    conn: &Connection,
+    key: &str,
+    clause: &str,
+    args: &[Value],
+    distinct_a: &str,
+    distinct_b: &str,
+) -> Result<Vec<Group>, StoreError> {
+    let sql = format!(
+        "SELECT CAST({key} AS TEXT), count(*), count(DISTINCT {distinct_a}), count(DISTINCT {distinct_b}),
+            count(*) - count(amount_i64), sum(amount_i64)
+         FROM payments {clause} GROUP BY {key}"
+    );
+    let run = || -> Result<Vec<GroupRow>, rusqlite::Error> {
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+        rows.collect()
+    };
+    let (rows, overflow) = match run() {
+        Ok(rows) => (rows, false),
+        Err(rusqlite::Error::SqliteFailure(..)) => {
+            // The integer sum overflowed: count without it, sum exactly below.
+            let sql = format!(
+                "SELECT CAST({key} AS TEXT), count(*), count(DISTINCT {distinct_a}), count(DISTINCT {distinct_b}), 1, NULL
+                 FROM payments {clause} GROUP BY {key}"
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?;
+            (rows.collect::<Result<Vec<_>, _>>()?, true)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let needs_exact = overflow || rows.iter().any(|r| r.4 != 0);
+    let exact: std::collections::HashMap<String, Amount> = if needs_exact {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT CAST({key} AS TEXT), amount FROM payments {clause}"
+        ))?;
+        let mut rs = stmt.query(params_from_iter(args.iter()))?;
+        let mut sums = std::collections::HashMap::new();
+        while let Some(r) = rs.next()? {
+            let k: String = r.get(0)?;
+            let a = parse_amount(&r.get::<_, String>(1)?, "payments.amount")?;
+            let e = sums.entry(k).or_insert(Amount::ZERO);
+            *e = add(*e, a)?;
+        }
+        sums
+    } else {
+        Default::default()
+    };
+    rows.into_iter()
+        .map(|(key, count, da, db, _, sum)| {
+            let volume = match exact.get(&key) {
+                Some(v) => *v,
+                None => Amount::from_u64(sum.unwrap_or(0).max(0) as u64),
+            };
+            Ok(Group {
+                key,
+                count: count as u64,
+                volume,
+                distinct_a: da as u64,
+                distinct_b: db as u64,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn sort_top(entries: &mut [TopEntry]) {
+    entries.sort_by(|a, b| {
+        b.volume
+            .cmp(&a.volume)
+            .then(b.count.cmp(&a.count))
+            .then(a.key.cmp(&b.key))
+    });
+}
+
+fn run_in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(r) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // the thread owns its connection
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let begin = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| e.to_string());
+        if let Err(e) = begin {
+            // Nothing ran: answer every job with the error.
+            for job in jobs {
+                let completion = job(&conn);
+                completion(Err(e.clone()));
+            }
+            continue;
+        }
+        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for completion in completions {
+            completion(commit.clone());
+        }
+    }
+}
+
+fn applied_versions(conn: &Connection) -> Result<Vec<(u32, String)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT version, name FROM schema_migrations ORDER BY version")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn refuse_newer(
+    applied: &[(u32, String)],
+    known: &[crate::migrate::Migration],
+) -> Result<(), StoreError> {
+    let max_known = known.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some((found, name)) = applied.iter().find(|(v, _)| *v > max_known) {
+        return Err(StoreError::NewerSchema {
+            found: *found,
+            name: name.clone(),
+            known: max_known,
+        });
+    }
+    Ok(())
+}
+
+fn amount_i64(a: &Amount) -> Option<i64> {
+    u64::try_from(a.0).ok().and_then(|v| i64::try_from(v).ok())
+}
+
+pub(crate) fn parse_amount(s: &str, column: &'static str) -> Result<Amount, StoreError> {
+    Amount::parse_decimal(s).map_err(|e| StoreError::Corrupt {
+        column,
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn add(a: Amount, b: Amount) -> Result<Amount, StoreError> {
+    a.checked_add(b).ok_or(StoreError::Corrupt {
+        column: "amount",
+        detail: "sum exceeds 2^256".into(),
+    })
+}
+
+fn to_i64(v: u64, column: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::Invalid(format!("{column} {v} is too large for SQLite")))
+}
+
+fn to_u64(v: i64, column: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt {
+        column,
+        detail: format!("negative value {v}"),
+    })
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
