@@ -19,9 +19,11 @@ pub enum StoreUrl {
 /// Why a text is not a store URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreUrlError {
-    #[error("store URL {0:?}: use sqlite://PATH or clickhouse://USER:PASSWORD@HOST:PORT/DATABASE")]
+    #[error(
+        "unsupported store URL {0:?}: use sqlite://PATH or clickhouse://USER:PASSWORD@HOST:PORT/DATABASE"
+    )]
     Scheme(String),
-    #[error("store URL {url:?}: {reason}")]
+    #[error("malformed store URL {url:?}: {reason}")]
     Malformed { url: String, reason: String },
 }
 

@@ -50,6 +50,10 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Create or upgrade the store's schema (store.url); safe to run again.
+    ///
+    /// Refuses a database that a newer x402scope has migrated.
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +137,25 @@ async fn dispatch(
                 .context("cannot print the config")?;
             println!(
                 "# x402scope effective configuration, from {source}; secrets redacted\n{text}"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let url = &loaded.config.store.url.0;
+            tracing::info!(store = %url, "migrating");
+            let report = x402scope_store::migrate(url)
+                .await
+                .with_context(|| format!("cannot migrate the store at {url}"))?;
+            for name in &report.present {
+                println!("already applied  {name}");
+            }
+            for name in &report.applied {
+                println!("applied          {name}");
+            }
+            println!(
+                "{url}: schema up to date ({} applied now, {} already there)",
+                report.applied.len(),
+                report.present.len()
             );
             Ok(ExitCode::SUCCESS)
         }

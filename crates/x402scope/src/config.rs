@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
+use x402scope_store::StoreUrl;
 
 /// Environment variables with this prefix configure x402scope: `X402SCOPE_STORE__URL`
 /// sets `store.url`; `__` separates nesting levels.
@@ -99,50 +100,26 @@ impl Default for StoreConfig {
 }
 
 fn default_store_url() -> StoreLocation {
-    StoreLocation::Sqlite(PathBuf::from("./x402scope.db"))
+    StoreLocation(StoreUrl::default_sqlite())
 }
 
-/// Where the store lives. The ClickHouse URL may carry a password, which is
-/// never printed.
+/// Where the store lives, parsed by the store itself. Printed with its password
+/// redacted.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StoreLocation {
-    Sqlite(PathBuf),
-    ClickHouse(Url),
+pub struct StoreLocation(pub StoreUrl);
+
+impl<'de> Deserialize<'de> for StoreLocation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        StoreUrl::parse(&s)
+            .map(StoreLocation)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
-impl StoreLocation {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if let Some(path) = s.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err("sqlite:// needs a file path, e.g. sqlite://./x402scope.db".into());
-            }
-            return Ok(StoreLocation::Sqlite(PathBuf::from(path)));
-        }
-        if s.starts_with("clickhouse://") {
-            let url = Url::parse(s).map_err(|e| format!("malformed URL {s:?}: {e}"))?;
-            if url.host_str().is_none_or(str::is_empty) {
-                return Err(format!("malformed URL {s:?}: no host"));
-            }
-            return Ok(StoreLocation::ClickHouse(url));
-        }
-        Err(format!(
-            "unsupported store URL {:?}: use sqlite://PATH or clickhouse://USER:PASSWORD@HOST:PORT/DB",
-            redact_url_str(s)
-        ))
-    }
-
-    /// The URL as text, with any password replaced by `***`.
-    pub fn redacted(&self) -> String {
-        match self {
-            StoreLocation::Sqlite(p) => format!("sqlite://{}", p.display()),
-            StoreLocation::ClickHouse(url) => {
-                let mut url = url.clone();
-                if url.password().is_some() {
-                    let _ = url.set_password(Some("***"));
-                }
-                url.to_string()
-            }
-        }
+impl Serialize for StoreLocation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 
@@ -173,25 +150,6 @@ pub fn redact_url(url: &Url) -> String {
         out.push_str("?***");
     }
     out
-}
-
-impl fmt::Display for StoreLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-impl<'de> Deserialize<'de> for StoreLocation {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        StoreLocation::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for StoreLocation {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.redacted())
-    }
 }
 
 /// One EVM chain to index.
@@ -771,8 +729,8 @@ decimals = 6
         let c = load("", &[]).unwrap();
         assert_eq!(c.log.format, LogFormat::Pretty);
         assert_eq!(
-            c.store.url,
-            StoreLocation::Sqlite(PathBuf::from("./x402scope.db"))
+            c.store.url.0,
+            StoreUrl::Sqlite(PathBuf::from("./x402scope.db"))
         );
         assert_eq!(c.chains["base"].chain_id, 8453);
     }
@@ -806,10 +764,7 @@ decimals = 6
         };
         let c = load_from_text(None, GOOD, &env, &flags).unwrap();
         assert_eq!(c.log.format, LogFormat::Pretty);
-        assert_eq!(
-            c.store.url,
-            StoreLocation::Sqlite(PathBuf::from("/tmp/x.db"))
-        );
+        assert_eq!(c.store.url.0, StoreUrl::Sqlite(PathBuf::from("/tmp/x.db")));
         let c = load(
             "",
             &[
@@ -855,7 +810,7 @@ decimals = 6
                 "[store]\nurl = \"clickhouse://\"\n",
                 "store.url",
                 at(2, 7),
-                "malformed URL",
+                "malformed store URL",
             ),
             // unsupported scheme
             (

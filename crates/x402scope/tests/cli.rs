@@ -147,3 +147,36 @@ fn the_example_config_shipped_with_the_project_is_valid() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("chain_id = 8453"));
 }
+
+#[test]
+fn migrate_creates_the_embedded_store_and_is_safe_to_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = x402scope(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("applied          0001_initial"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        dir.path().join("x402scope.db").is_file(),
+        "the default store is ./x402scope.db"
+    );
+    let again = x402scope(dir.path(), &["migrate"], &[]);
+    assert!(again.status.success());
+    assert!(text(&again.stdout).contains("already applied  0001_initial"));
+    assert!(text(&again.stdout).contains("0 applied now"));
+    // An unreachable ClickHouse is a clear error, not a panic.
+    let out = x402scope(
+        dir.path(),
+        &["--store", "clickhouse://127.0.0.1:1/x", "migrate"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot migrate the store at clickhouse://default@127.0.0.1:1/x"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
