@@ -9,7 +9,9 @@
 #    environment in tests/env: anvil, solc, the reference x402 packages);
 # 2. starts one shared ClickHouse server on free loopback ports (tests make a fresh
 #    database each) and stops it on exit, whatever happens;
-# 3. runs cargo fmt --check, cargo clippy -D warnings, and cargo test.
+# 3. runs cargo fmt --check, cargo clippy -D warnings, and cargo test; then the
+#    store's ClickHouse tests again on ClickHouse 26.x (chDB, from PyPI chdb-core),
+#    so that the SQL is proven on both the old and a current version.
 # Per-test chains (anvil) and x402 servers are started by the tests themselves.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,10 +47,25 @@ else
   echo "$LOCK_SUM" > "$STAMP"
 fi
 
+step "current ClickHouse for the compatibility run (PyPI chdb-core, in a venv)"
+VENV=$HOME/.cache/x402scope/venv
+CHDB_VERSION=26.9.0
+if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+fi
+if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
+if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('chdb-core') != '$CHDB_VERSION')" 2>/dev/null; then
+  echo "chdb-core $CHDB_VERSION already installed"
+else
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "chdb-core==$CHDB_VERSION"
+fi
+
 step "shared ClickHouse server"
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 CH_DIR=$(mktemp -d -t x402scope-clickhouse.XXXXXX)
 cleanup() {
+  if [ -n "${SHIM_PID:-}" ]; then kill "$SHIM_PID" 2>/dev/null || true; fi
   if [ -f "$CH_DIR/clickhouse.pid" ]; then
     kill "$(cat "$CH_DIR/clickhouse.pid")" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$(cat "$CH_DIR/clickhouse.pid")" 2>/dev/null || break; sleep 0.1; done
@@ -72,6 +89,19 @@ fi
 
 step "cargo test --workspace"
 cargo test --workspace "$@"
+
+step "the store's ClickHouse tests again, on ClickHouse 26.x (chDB)"
+SHIM_PORT=$(free_port)
+"$VENV/bin/python" tests/clickhouse/chdb_http.py "$CH_DIR/chdb" "$SHIM_PORT" > "$CH_DIR/chdb.log" 2>&1 &
+SHIM_PID=$!
+for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$SHIM_PORT/ping" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "ClickHouse $(curl -fsS "http://127.0.0.1:$SHIM_PORT/" --data-binary 'SELECT version()') (chDB) at 127.0.0.1:$SHIM_PORT"
+export X402SCOPE_TEST_CLICKHOUSE_COMPRESSION=none
+X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-store --test clickhouse_sql
+X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" \
+  cargo test -p x402scope-store --test conformance --test migrations_and_durability -- clickhouse
+unset X402SCOPE_TEST_CLICKHOUSE_COMPRESSION
+kill "$SHIM_PID" 2>/dev/null || true; SHIM_PID=
 
 step "no stray processes"
 STRAY=$(pgrep -af "tests/env/(node_modules/@foundry-rs/anvil|harness\.mjs)|x402scope-ch-" || true)

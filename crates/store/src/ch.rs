@@ -369,14 +369,21 @@ impl ClickHouseStore {
             database,
             user,
             password,
+            compress,
         } = url
         else {
             return Err(StoreError::Invalid("not a ClickHouse URL".into()));
         };
+        let compression = if *compress {
+            clickhouse::Compression::Lz4
+        } else {
+            clickhouse::Compression::None
+        };
         let mut root = Client::default()
             .with_url(endpoint)
             .with_user(user)
-            .with_validation(false);
+            .with_validation(false)
+            .with_compression(compression);
         if let Some(p) = password {
             root = root.with_password(p);
         }
@@ -409,7 +416,7 @@ impl ClickHouseStore {
             };
             match attempt.await {
                 Ok(()) => return Ok(()),
-                Err(e) if started.elapsed() < INSERT_DEADLINE => {
+                Err(e) if started.elapsed() < INSERT_DEADLINE && is_transient(&e) => {
                     tracing::warn!(table, rows = rows.len(), error = %e, "ClickHouse insert failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));

@@ -13,6 +13,8 @@ pub enum StoreUrl {
         database: String,
         user: String,
         password: Option<String>,
+        /// LZ4 on the wire (default); `?compression=none` turns it off.
+        compress: bool,
     },
 }
 
@@ -58,6 +60,9 @@ impl StoreUrl {
                     reason: "no host".into(),
                 })?;
         let secure = url.query_pairs().any(|(k, v)| k == "secure" && v == "true");
+        let compress = !url
+            .query_pairs()
+            .any(|(k, v)| k == "compression" && v == "none");
         let port = url.port().unwrap_or(if secure { 8443 } else { 8123 });
         let database = url.path().trim_start_matches('/').to_owned();
         let database = if database.is_empty() {
@@ -84,6 +89,7 @@ impl StoreUrl {
             database,
             user,
             password: url.password().map(decode),
+            compress,
         })
     }
 }
@@ -116,6 +122,7 @@ impl fmt::Display for StoreUrl {
                 database,
                 user,
                 password,
+                ..
             } => {
                 let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
                 let secret = if password.is_some() { ":***" } else { "" };
@@ -149,6 +156,7 @@ mod tests {
                 database: "x402".into(),
                 user: "scope".into(),
                 password: Some("p@ss".into()),
+                compress: true,
             }
         );
         assert_eq!(ch.to_string(), "clickhouse://scope:***@db.local:9123/x402");

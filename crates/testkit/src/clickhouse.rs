@@ -17,6 +17,9 @@ use crate::{TestkitError, free_port, repo_root};
 
 /// The variable through which the test command shares its server.
 pub const SHARED_URL_VAR: &str = "X402SCOPE_TEST_CLICKHOUSE_URL";
+/// Set to `none` when the shared server takes no compressed transfers (the
+/// chDB shim that stands in for a current ClickHouse version).
+pub const COMPRESSION_VAR: &str = "X402SCOPE_TEST_CLICKHOUSE_COMPRESSION";
 
 /// A ClickHouse server process with its data in a temporary directory.
 #[derive(Debug)]
@@ -174,11 +177,15 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// `clickhouse://default@127.0.0.1:PORT/NAME`, the form x402scope's config takes.
     pub fn store_url(&self) -> String {
-        format!(
+        let mut url = format!(
             "clickhouse://default@{}/{}",
             self.url.trim_start_matches("http://"),
             self.name
-        )
+        );
+        if std::env::var(COMPRESSION_VAR).is_ok_and(|v| v == "none") {
+            url.push_str("?compression=none");
+        }
+        url
     }
 }
 
