@@ -2,6 +2,9 @@
 -- Amounts are exact: `amount` holds the decimal text; `amount_i64` holds the same
 -- value when it fits a signed 64-bit integer (NULL otherwise) so that sums are fast.
 
+-- A rowid table with the natural key as a UNIQUE constraint: secondary indexes then
+-- carry an 8-byte rowid rather than the long text key, which keeps them narrow
+-- enough for the dashboard's totals and exact distinct counts to scan quickly.
 CREATE TABLE payments (
     chain        TEXT    NOT NULL,
     tx_id        TEXT    NOT NULL,
@@ -21,12 +24,14 @@ CREATE TABLE payments (
     method       TEXT    NOT NULL,
     is_final     INTEGER NOT NULL,
     is_organic   INTEGER NOT NULL,
-    PRIMARY KEY (chain, tx_id, idx_outer, idx_inner)
-) WITHOUT ROWID;
-CREATE INDEX payments_by_time ON payments (block_time);
+    UNIQUE (chain, tx_id, idx_outer, idx_inner)
+);
+CREATE INDEX payments_by_time ON payments (block_time, amount_i64);
 CREATE INDEX payments_by_payer ON payments (payer, block_time);
 CREATE INDEX payments_by_pay_to ON payments (pay_to, block_time);
 CREATE INDEX payments_by_block ON payments (chain, block_number);
+-- Transaction lists page newest first on this order.
+CREATE INDEX payments_by_recency ON payments (block_time, chain, tx_id, idx_outer, idx_inner);
 
 CREATE TABLE checkpoints (
     chain      TEXT PRIMARY KEY,

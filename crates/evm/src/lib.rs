@@ -16,4 +16,5 @@ pub mod range;
 pub mod reorg;
 pub mod rpc;
 pub mod scan;
+pub mod sink;
 pub mod types;

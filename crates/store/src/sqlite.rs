@@ -46,7 +46,9 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;",
+         PRAGMA cache_size = -262144;
+         PRAGMA mmap_size = 1073741824;
+         PRAGMA wal_autocheckpoint = 16384;",
     )
 }
 
@@ -194,16 +196,12 @@ impl SqliteStore {
         self.write(move |conn| {
             {
                 let mut insert = conn.prepare_cached(
-                    "INSERT INTO payments (chain, tx_id, idx_outer, idx_inner, block_number, block_hash,
-                        block_time, asset, payer, pay_to, amount, amount_i64, nonce, facilitator, tx_from,
-                        method, is_final, is_organic)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-                     ON CONFLICT (chain, tx_id, idx_outer, idx_inner) DO UPDATE SET
-                        block_number = excluded.block_number, block_hash = excluded.block_hash,
-                        block_time = excluded.block_time, asset = excluded.asset, payer = excluded.payer,
-                        pay_to = excluded.pay_to, amount = excluded.amount, amount_i64 = excluded.amount_i64,
-                        nonce = excluded.nonce, facilitator = excluded.facilitator, tx_from = excluded.tx_from,
-                        method = excluded.method, is_final = excluded.is_final, is_organic = excluded.is_organic",
+                    // A natural key already present is the same fact replayed: keep it.
+                    // (After a reorg the old rows are deleted first, so new rows land.)
+                    "INSERT OR IGNORE INTO payments (chain, tx_id, idx_outer, idx_inner, block_number,
+                        block_hash, block_time, asset, payer, pay_to, amount, amount_i64, nonce,
+                        facilitator, tx_from, method, is_final, is_organic)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )?;
                 for p in &payments {
                     insert.execute(params![
@@ -655,18 +653,31 @@ impl SqliteStore {
     // ---- queries ----
 
     pub async fn overview(&self, filter: &Filter) -> Result<Overview, StoreError> {
+        // Three narrow queries on three read connections, in parallel: one
+        // combined query would build a temporary B-tree per distinct count.
         let (clause, args) = where_clause(filter);
-        self.read(move |conn| {
-            let sql = format!(
-                "SELECT count(*), count(DISTINCT payer), count(DISTINCT pay_to) FROM payments {clause}"
-            );
-            let (count, buyers, sellers) = conn.query_row(&sql, params_from_iter(args.iter()), |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-            })?;
-            let volume = exact_sum(conn, &clause, &args)?;
-            Ok(Overview { count: count as u64, volume, buyers: buyers as u64, sellers: sellers as u64 })
+        let distinct = |column: &'static str| {
+            let (clause, args) = (clause.clone(), args.clone());
+            self.read(move |conn| {
+                let sql = format!(
+                    "SELECT count(*) FROM (SELECT {column} FROM payments {clause} GROUP BY {column})"
+                );
+                let n: i64 = conn.query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?;
+                Ok(n as u64)
+            })
+        };
+        let totals = {
+            let (clause, args) = (clause.clone(), args.clone());
+            self.read(move |conn| count_and_sum(conn, &clause, &args))
+        };
+        let ((count, volume), buyers, sellers) =
+            tokio::try_join!(totals, distinct("payer"), distinct("pay_to"))?;
+        Ok(Overview {
+            count,
+            volume,
+            buyers,
+            sellers,
         })
-        .await
     }
 
     pub async fn timeseries(
@@ -816,7 +827,7 @@ impl SqliteStore {
                 })?;
                 Ok(Side {
                     count: count as u64,
-                    volume: exact_sum(conn, &clause, &args)?,
+                    volume: count_and_sum(conn, &clause, &args)?.1,
                     counterparties: cp as u64,
                     first_seen: first,
                     last_seen: last,
@@ -901,28 +912,42 @@ fn where_clause(f: &Filter) -> (String, Vec<Value>) {
     }
 }
 
-/// The exact sum of `amount` over the rows of `clause`: a fast integer sum when
-/// every amount fits 64 bits and the total does not overflow, else exact in Rust.
-fn exact_sum(conn: &Connection, clause: &str, args: &[Value]) -> Result<Amount, StoreError> {
-    let sql =
-        format!("SELECT count(*) - count(amount_i64), sum(amount_i64) FROM payments {clause}");
+/// The row count and exact sum of `amount` over the rows of `clause`: a fast
+/// integer sum when every amount fits 64 bits and the total does not overflow,
+/// else exact in Rust.
+fn count_and_sum(
+    conn: &Connection,
+    clause: &str,
+    args: &[Value],
+) -> Result<(u64, Amount), StoreError> {
+    let sql = format!(
+        "SELECT count(*), count(*) - count(amount_i64), sum(amount_i64) FROM payments {clause}"
+    );
     let fast = conn.query_row(&sql, params_from_iter(args.iter()), |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+        ))
     });
     match fast {
-        Ok((0, sum)) => Ok(Amount::from_u64(sum.unwrap_or(0).max(0) as u64)),
+        Ok((count, 0, sum)) => Ok((
+            count as u64,
+            Amount::from_u64(sum.unwrap_or(0).max(0) as u64),
+        )),
         // Big amounts, or SQLite's "integer overflow" on the sum.
         Ok(_) | Err(rusqlite::Error::SqliteFailure(..)) => {
             let mut stmt = conn.prepare(&format!("SELECT amount FROM payments {clause}"))?;
             let mut rows = stmt.query(params_from_iter(args.iter()))?;
-            let mut total = Amount::ZERO;
+            let (mut count, mut total) = (0u64, Amount::ZERO);
             while let Some(r) = rows.next()? {
+                count += 1;
                 total = add(
                     total,
                     parse_amount(&r.get::<_, String>(0)?, "payments.amount")?,
                 )?;
             }
-            Ok(total)
+            Ok((count, total))
         }
         Err(e) => Err(e.into()),
     }
