@@ -50,10 +50,19 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Index x402 settlements from a chain into the store.
+    #[command(subcommand)]
+    Index(IndexCommand),
     /// Create or upgrade the store's schema (store.url); safe to run again.
     ///
     /// Refuses a database that a newer x402scope has migrated.
     Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// EIP-3009 settlements (AuthorizationUsed + Transfer) on an EVM chain from [chains.NAME].
+    Evm(crate::index::IndexEvmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,9 +132,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn dispatch(
     command: Command,
     loaded: config::Loaded,
-    _shutdown: CancellationToken,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Index(IndexCommand::Evm(args)) => {
+            crate::index::run(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Check { .. }) => {
             let source = loaded.file.as_ref().map_or_else(
                 || "no file (defaults and environment)".to_owned(),

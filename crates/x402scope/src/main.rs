@@ -6,6 +6,7 @@
 
 mod cli;
 mod config;
+mod index;
 mod shutdown;
 
 use std::process::ExitCode;

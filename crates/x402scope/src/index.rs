@@ -1,0 +1,208 @@
+//! `x402scope index evm`: run the EVM indexer for one configured chain into the
+//! configured store, with progress on the terminal.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use x402scope_evm::indexer::{ChainSettings, EvmIndexer, Progress};
+use x402scope_evm::rpc::{EvmRpc, RpcConfig};
+use x402scope_evm::sink::StoreSink;
+use x402scope_evm::types::FacilitatorLookup;
+
+use crate::config::{Config, EvmChainConfig};
+
+/// USDC on the chains x402scope knows without configuration (EIP-155 id → token).
+fn default_usdc(chain_id: u64) -> Option<alloy_primitives::Address> {
+    let address = match chain_id {
+        8453 => "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        84532 => "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        _ => return None,
+    };
+    address.parse().ok()
+}
+
+/// Arguments of `index evm`.
+#[derive(Debug, clap::Args)]
+pub struct IndexEvmArgs {
+    /// The chain to index: a name under [chains] in the config (default: the only one).
+    #[arg(long)]
+    pub chain: Option<String>,
+    /// First block (default: after the stored checkpoint, or the chain's start_block).
+    #[arg(long)]
+    pub from: Option<u64>,
+    /// Last block: index [from, to] once and exit. Without it, index up to the head
+    /// and keep following it until Ctrl-C.
+    #[arg(long)]
+    pub to: Option<u64>,
+}
+
+fn pick_chain<'a>(
+    config: &'a Config,
+    name: Option<&str>,
+) -> anyhow::Result<(&'a str, &'a EvmChainConfig)> {
+    match name {
+        Some(n) => config
+            .chains
+            .get_key_value(n)
+            .map(|(k, v)| (k.as_str(), v))
+            .with_context(|| {
+                let known: Vec<&str> = config.chains.keys().map(String::as_str).collect();
+                format!(
+                    "no chain named {n:?} in the config (configured: {})",
+                    known.join(", ")
+                )
+            }),
+        None if config.chains.len() == 1 => {
+            let (k, v) = config.chains.iter().next().context("no chain configured")?;
+            Ok((k.as_str(), v))
+        }
+        None => bail!(
+            "several chains are configured ({}): pick one with --chain",
+            config.chains.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+pub async fn run(
+    config: &Config,
+    args: IndexEvmArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (name, chain) = pick_chain(config, args.chain.as_deref())?;
+    let mut tokens: Vec<alloy_primitives::Address> =
+        chain.assets.iter().map(|a| a.address.0).collect();
+    if tokens.is_empty() {
+        tokens.push(default_usdc(chain.chain_id).with_context(|| {
+            format!("chain {name} (id {}) has no built-in USDC: list its tokens under [[chains.{name}.assets]]", chain.chain_id)
+        })?);
+    }
+    let url = &config.store.url.0;
+    x402scope_store::migrate(url)
+        .await
+        .with_context(|| format!("cannot prepare the store at {url}"))?;
+    let store = x402scope_store::open(url)
+        .await
+        .with_context(|| format!("cannot open the store at {url}"))?;
+
+    // Facilitator senders known to the store (from the registry and /supported).
+    let network = format!("eip155:{}", chain.chain_id);
+    let signers: std::collections::HashMap<alloy_primitives::Address, String> = store
+        .signers()
+        .await?
+        .into_iter()
+        .filter(|s| s.network == network || s.network == "eip155:*")
+        .filter_map(|s| s.address.parse().ok().map(|a| (a, s.facilitator_id)))
+        .collect();
+    let lookup: Arc<dyn FacilitatorLookup> =
+        Arc::new(move |_: u64, a: alloy_primitives::Address| signers.get(&a).cloned());
+
+    let rpc =
+        EvmRpc::new(RpcConfig::new(chain.rpc_urls.clone())).context("bad RPC configuration")?;
+    let settings = ChainSettings {
+        chain_id: chain.chain_id,
+        tokens,
+        start_block: args.from.unwrap_or(chain.start_block),
+        confirmations: chain.confirmations,
+        max_range: chain.max_range,
+        concurrency: chain.concurrency,
+        window: 128,
+        poll_interval: Duration::from_secs(2),
+    };
+    let (tx, rx) = mpsc::channel(256);
+    let indexer = EvmIndexer::new(
+        Arc::new(rpc),
+        Arc::new(StoreSink::new(store)),
+        lookup,
+        settings,
+    )
+    .with_progress(tx);
+    let cancel = shutdown.child_token();
+
+    match args.to {
+        Some(to) => {
+            let from = match args.from {
+                Some(f) => f,
+                None => indexer.resume_point().await?,
+            };
+            if from > to {
+                bail!("--from {from} is after --to {to}");
+            }
+            let reporter = tokio::spawn(report(rx, Some((from, to))));
+            let stats = indexer.backfill(from, to, &cancel).await;
+            drop(indexer);
+            let _ = reporter.await;
+            let stats = stats?;
+            println!(
+                "{name}: indexed blocks {from}..={to}: {} blocks, {} settlements{}",
+                stats.blocks,
+                stats.settlements,
+                if cancel.is_cancelled() {
+                    " (stopped early by a signal; resume picks up from the checkpoint)"
+                } else {
+                    ""
+                }
+            );
+        }
+        None => {
+            tracing::info!(
+                chain = name,
+                "indexing to the head, then following it; Ctrl-C stops"
+            );
+            let reporter = tokio::spawn(report(rx, None));
+            let result = indexer.run(&cancel).await;
+            drop(indexer);
+            let _ = reporter.await;
+            result?;
+            println!(
+                "{name}: stopped; everything committed is kept, and the next run resumes from the checkpoint"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Render progress: a bar on a terminal, log lines otherwise.
+async fn report(mut rx: mpsc::Receiver<Progress>, range: Option<(u64, u64)>) {
+    let bar = match range {
+        Some((from, to)) => indicatif::ProgressBar::new(to - from + 1),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} blocks  {per_sec}  ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut found = 0usize;
+    let mut last_log = Instant::now();
+    while let Some(event) = rx.recv().await {
+        match event {
+            Progress::Committed {
+                from,
+                to,
+                settlements,
+            } => {
+                found += settlements;
+                bar.inc(to - from + 1);
+                bar.set_message(format!("{found} settlements (block {to})"));
+                if bar.is_hidden() && last_log.elapsed() > Duration::from_secs(5) {
+                    tracing::info!(block = to, settlements = found, elapsed = ?started.elapsed(), "progress");
+                    last_log = Instant::now();
+                }
+            }
+            Progress::Reorg { fork, depth } => {
+                bar.println(format!("reorg: {depth} blocks rolled back to {fork}"));
+            }
+            Progress::Idle { head, safe } => {
+                bar.set_message(format!(
+                    "{found} settlements; at the safe head {safe} (head {head})"
+                ));
+            }
+        }
+    }
+    bar.finish_and_clear();
+}
