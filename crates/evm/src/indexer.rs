@@ -319,15 +319,19 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
         Ok(BackfillStats::default())
     }
 
-    /// Follow until at the safe head (one pass, for tests and one-shot runs).
-    pub async fn follow_to_head(&self, cancel: &CancellationToken) -> Result<(), IndexError> {
-        let chain_id = self.settings.chain_id;
+    /// The reorg window as the store last committed it.
+    async fn stored_window(&self) -> Result<BlockWindow, IndexError> {
         let stored = self
             .sink
-            .window(chain_id, self.settings.window)
+            .window(self.settings.chain_id, self.settings.window)
             .await
             .map_err(Self::sink_err)?;
-        let mut window = BlockWindow::restore(self.settings.window, stored);
+        Ok(BlockWindow::restore(self.settings.window, stored))
+    }
+
+    /// Follow until at the safe head (one pass, for tests and one-shot runs).
+    pub async fn follow_to_head(&self, cancel: &CancellationToken) -> Result<(), IndexError> {
+        let mut window = self.stored_window().await?;
         while self.follow_step(&mut window, cancel).await? {}
         Ok(())
     }
@@ -335,13 +339,7 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
     /// Follow the head one block at a time behind the confirmation depth,
     /// checking hashes and rolling back on reorgs, until `cancel` fires.
     pub async fn follow(&self, cancel: &CancellationToken) -> Result<(), IndexError> {
-        let chain_id = self.settings.chain_id;
-        let stored = self
-            .sink
-            .window(chain_id, self.settings.window)
-            .await
-            .map_err(Self::sink_err)?;
-        let mut window = BlockWindow::restore(self.settings.window, stored);
+        let mut window = self.stored_window().await?;
         loop {
             if cancel.is_cancelled() {
                 return Ok(());

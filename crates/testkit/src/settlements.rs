@@ -333,28 +333,7 @@ async fn generate_unmined<P: Provider>(
             ]
             .concat(),
         );
-        let message = TransferWithAuthorization {
-            from: payer.address(),
-            to: pay_to,
-            value: amount,
-            validAfter: U256::ZERO,
-            validBefore: valid_before,
-            nonce,
-        };
-        let sig = payer
-            .sign_hash_sync(&message.eip712_signing_hash(domain))
-            .map_err(|e| GenerateError::Sign(e.to_string()))?;
-        let call = transferWithAuthorizationCall {
-            from: payer.address(),
-            to: pay_to,
-            value: amount,
-            validAfter: U256::ZERO,
-            validBefore: valid_before,
-            nonce,
-            v: 27 + u8::from(sig.v()),
-            r: B256::from(sig.r()),
-            s: B256::from(sig.s()),
-        };
+        let calldata = sign_authorization(domain, payer, pay_to, amount, nonce)?;
         let expected = ExpectedSettlement {
             tx_hash: B256::ZERO,
             sender: Address::ZERO,
@@ -365,7 +344,7 @@ async fn generate_unmined<P: Provider>(
             nonce,
             in_tx: 1,
         };
-        Ok((expected, call.abi_encode()))
+        Ok((expected, calldata))
     };
 
     let mut i = 0usize;
@@ -603,26 +582,37 @@ pub fn authorization_calldata(
         chain_id: info.chain_id,
         verifying_contract: token,
     };
+    sign_authorization(&domain, &auth.payer, auth.pay_to, auth.amount, auth.nonce)
+}
+
+/// Sign a `TransferWithAuthorization` (valid from 0 to 4e9) as `payer`, and
+/// encode the `transferWithAuthorization` call that settles it.
+fn sign_authorization(
+    domain: &alloy::sol_types::Eip712Domain,
+    payer: &PrivateKeySigner,
+    pay_to: Address,
+    amount: U256,
+    nonce: B256,
+) -> Result<Vec<u8>, GenerateError> {
     let valid_before = U256::from(4_000_000_000u64);
     let message = TransferWithAuthorization {
-        from: auth.payer.address(),
-        to: auth.pay_to,
-        value: auth.amount,
+        from: payer.address(),
+        to: pay_to,
+        value: amount,
         validAfter: U256::ZERO,
         validBefore: valid_before,
-        nonce: auth.nonce,
+        nonce,
     };
-    let sig = auth
-        .payer
-        .sign_hash_sync(&message.eip712_signing_hash(&domain))
+    let sig = payer
+        .sign_hash_sync(&message.eip712_signing_hash(domain))
         .map_err(|e| GenerateError::Sign(e.to_string()))?;
     Ok(transferWithAuthorizationCall {
-        from: auth.payer.address(),
-        to: auth.pay_to,
-        value: auth.amount,
+        from: payer.address(),
+        to: pay_to,
+        value: amount,
         validAfter: U256::ZERO,
         validBefore: valid_before,
-        nonce: auth.nonce,
+        nonce,
         v: 27 + u8::from(sig.v()),
         r: B256::from(sig.r()),
         s: B256::from(sig.s()),
