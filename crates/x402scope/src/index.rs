@@ -14,14 +14,13 @@ use x402scope_evm::types::FacilitatorLookup;
 
 use crate::config::{Config, EvmChainConfig};
 
-/// USDC on the chains x402scope knows without configuration (EIP-155 id → token).
+/// The default stablecoin of a chain x402scope knows without configuration
+/// (the asset table of `x402scope_core::asset`).
 fn default_usdc(chain_id: u64) -> Option<alloy_primitives::Address> {
-    let address = match chain_id {
-        8453 => "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-        84532 => "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
-        _ => return None,
-    };
-    address.parse().ok()
+    let asset = x402scope_core::asset::default_asset(&x402scope_core::Network::eip155(chain_id))?;
+    x402scope_core::EvmAddress::parse(asset.address)
+        .ok()
+        .map(|a| a.0)
 }
 
 /// Arguments of `index evm`.
@@ -76,7 +75,7 @@ pub async fn run(
         chain.assets.iter().map(|a| a.address.0).collect();
     if tokens.is_empty() {
         tokens.push(default_usdc(chain.chain_id).with_context(|| {
-            format!("chain {name} (id {}) has no built-in USDC: list its tokens under [[chains.{name}.assets]]", chain.chain_id)
+            format!("chain {name} (id {}) has no built-in stablecoin: list its tokens under [[chains.{name}.assets]]", chain.chain_id)
         })?);
     }
     let url = &config.store.url.0;
@@ -96,8 +95,17 @@ pub async fn run(
         .filter(|s| s.network == network || s.network == "eip155:*")
         .filter_map(|s| s.address.parse().ok().map(|a| (a, s.facilitator_id)))
         .collect();
+    // Then the built-in facilitator registry, for senders the store does not list.
+    let registry = x402scope_core::FacilitatorRegistry::builtin()
+        .context("the built-in facilitator registry is invalid")?;
+    let chain_network = x402scope_core::Network::eip155(chain.chain_id);
     let lookup: Arc<dyn FacilitatorLookup> =
-        Arc::new(move |_: u64, a: alloy_primitives::Address| signers.get(&a).cloned());
+        Arc::new(move |_: u64, a: alloy_primitives::Address| {
+            signers.get(&a).cloned().or_else(|| {
+                let a = x402scope_core::Address::Evm(x402scope_core::EvmAddress(a));
+                registry.lookup(&chain_network, &a).map(|f| f.id.clone())
+            })
+        });
 
     let rpc =
         EvmRpc::new(RpcConfig::new(chain.rpc_urls.clone())).context("bad RPC configuration")?;
