@@ -99,12 +99,13 @@ pub async fn run(
     let lookup: Arc<dyn FacilitatorLookup> =
         Arc::new(move |_: u64, a: alloy_primitives::Address| signers.get(&a).cloned());
 
-    let rpc =
-        EvmRpc::new(RpcConfig::new(chain.rpc_urls.clone())).context("bad RPC configuration")?;
+    let mut rpc_config = RpcConfig::new(chain.rpc_urls.clone());
+    rpc_config.requests_per_second = chain.rate_limit;
+    let rpc = EvmRpc::new(rpc_config).context("bad RPC configuration")?;
     let settings = ChainSettings {
         chain_id: chain.chain_id,
         tokens,
-        start_block: args.from.unwrap_or(chain.start_block),
+        start_block: args.from.unwrap_or(chain.effective_start_block()),
         confirmations: chain.confirmations,
         max_range: chain.max_range,
         concurrency: chain.concurrency,
