@@ -76,6 +76,9 @@ pub enum IndexError {
     MissingLogs { number: u64, attempts: u32 },
 }
 
+/// While following, payments are marked final at most once per this many blocks.
+pub const FINAL_EVERY: u64 = 32;
+
 /// Times a log answer that lacks a block's logs is asked again before halting.
 pub const MISSING_LOGS_ATTEMPTS: u32 = 5;
 
@@ -170,6 +173,8 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
         if from > to {
             return Ok(stats);
         }
+        // Rows at or below the finalized block are final as they are written.
+        let finalized = self.rpc.finalized(cancel).await?;
         let step = self.settings.max_range.max(1);
         let ranges = (from..=to)
             .step_by(step as usize)
@@ -178,11 +183,14 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
             .map(|(a, b)| self.fetch_chunk(a, b, cancel))
             .buffered(self.settings.concurrency.max(1));
         while let Some(chunk) = chunks.next().await {
-            let chunk = match chunk {
+            let mut chunk = match chunk {
                 Ok(c) => c,
                 Err(IndexError::Rpc(RpcError::Cancelled)) => return Ok(stats),
                 Err(e) => return Err(e),
             };
+            for p in &mut chunk.payments {
+                p.is_final = finalized.is_some_and(|f| p.block_number <= f);
+            }
             let found = chunk.payments.len();
             let checkpoint = Checkpoint {
                 block: chunk.to,
@@ -450,17 +458,47 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
         Ok(BlockWindow::restore(self.settings.window, stored))
     }
 
-    /// Follow until at the safe head (one pass, for tests and one-shot runs).
+    /// Follow until at the safe head (one pass, for tests and one-shot runs),
+    /// then mark what is now finalized.
     pub async fn follow_to_head(&self, cancel: &CancellationToken) -> Result<(), IndexError> {
         let mut window = self.stored_window().await?;
         while self.follow_step(&mut window, cancel).await? {}
+        self.mark_final(cancel).await?;
         Ok(())
+    }
+
+    /// Mark every committed payment at or below the chain's finalized block
+    /// final. Returns the block marked up to, if any.
+    pub async fn mark_final(&self, cancel: &CancellationToken) -> Result<Option<u64>, IndexError> {
+        let Some(finalized) = self.rpc.finalized(cancel).await? else {
+            return Ok(None);
+        };
+        let chain_id = self.settings.chain_id;
+        let Some(cp) = self
+            .sink
+            .checkpoint(chain_id)
+            .await
+            .map_err(Self::sink_err)?
+        else {
+            return Ok(None);
+        };
+        let up_to = finalized.min(cp.block);
+        let changed = self
+            .sink
+            .mark_final(chain_id, up_to)
+            .await
+            .map_err(Self::sink_err)?;
+        tracing::debug!(chain_id, up_to, changed, "marked final");
+        Ok(Some(up_to))
     }
 
     /// Follow the head one block at a time behind the confirmation depth,
     /// checking hashes and rolling back on reorgs, until `cancel` fires.
     pub async fn follow(&self, cancel: &CancellationToken) -> Result<(), IndexError> {
         let mut window = self.stored_window().await?;
+        // Marking final is a write per call (a re-insert on ClickHouse): do it
+        // when idle, at most once per `FINAL_EVERY` new blocks.
+        let mut marked_at: Option<u64> = None;
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
@@ -468,6 +506,14 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
             match self.follow_step(&mut window, cancel).await {
                 Ok(true) => {}
                 Ok(false) => {
+                    let tip = window.tip().map_or(0, |t| t.number);
+                    if marked_at.is_none_or(|m| tip >= m + FINAL_EVERY) {
+                        match self.mark_final(cancel).await {
+                            Ok(_) => marked_at = Some(tip),
+                            Err(IndexError::Rpc(RpcError::Cancelled)) => return Ok(()),
+                            Err(e) => return Err(e),
+                        }
+                    }
                     tokio::select! {
                         _ = cancel.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(self.settings.poll_interval) => {}

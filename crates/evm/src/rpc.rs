@@ -212,6 +212,24 @@ impl EvmRpc {
         .await
     }
 
+    /// The chain's finalized block, or `None` when the node has none (or does
+    /// not know the tag).
+    pub async fn finalized(&self, cancel: &CancellationToken) -> Result<Option<u64>, RpcError> {
+        match self
+            .call("eth_getBlockByNumber(finalized)", cancel, |p| async move {
+                p.get_block_by_number(BlockNumberOrTag::Finalized).await
+            })
+            .await
+        {
+            Ok(block) => Ok(block.map(|b| b.header.number())),
+            Err(RpcError::Exhausted { last, .. }) => {
+                tracing::warn!(error = %last, "the RPC gives no finalized block; rows stay non-final");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The header of block `number`; checked to be that block.
     pub async fn header(
         &self,

@@ -132,7 +132,13 @@ pub async fn run(
                 bail!("--from {from} is after --to {to}");
             }
             let reporter = tokio::spawn(report(rx, Some((from, to))));
-            let stats = indexer.backfill(from, to, &cancel).await;
+            let mut stats = indexer.backfill(from, to, &cancel).await;
+            if stats.is_ok() && !cancel.is_cancelled() {
+                // Rows written earlier near the head may be final by now.
+                if let Err(e) = indexer.mark_final(&cancel).await {
+                    stats = Err(e);
+                }
+            }
             drop(indexer);
             let _ = reporter.await;
             let stats = stats?;
