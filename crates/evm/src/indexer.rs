@@ -71,10 +71,16 @@ pub enum IndexError {
         window_start: u64,
     },
     #[error(
-        "block {number}: the RPC returned no logs although the block's bloom says it has some, {attempts} times"
+        "block {number}: the RPC's log answers lack logs that the block's receipts hold, {attempts} times; halting rather than skipping them"
     )]
     MissingLogs { number: u64, attempts: u32 },
 }
+
+/// While following, payments are marked final at most once per this many blocks.
+pub const FINAL_EVERY: u64 = 32;
+
+/// Times a log answer that lacks a block's logs is asked again before halting.
+pub const MISSING_LOGS_ATTEMPTS: u32 = 5;
 
 /// The totals of a backfill.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -167,6 +173,8 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
         if from > to {
             return Ok(stats);
         }
+        // Rows at or below the finalized block are final as they are written.
+        let finalized = self.rpc.finalized(cancel).await?;
         let step = self.settings.max_range.max(1);
         let ranges = (from..=to)
             .step_by(step as usize)
@@ -175,11 +183,14 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
             .map(|(a, b)| self.fetch_chunk(a, b, cancel))
             .buffered(self.settings.concurrency.max(1));
         while let Some(chunk) = chunks.next().await {
-            let chunk = match chunk {
+            let mut chunk = match chunk {
                 Ok(c) => c,
                 Err(IndexError::Rpc(RpcError::Cancelled)) => return Ok(stats),
                 Err(e) => return Err(e),
             };
+            for p in &mut chunk.payments {
+                p.is_final = finalized.is_some_and(|f| p.block_number <= f);
+            }
             let found = chunk.payments.len();
             let checkpoint = Checkpoint {
                 block: chunk.to,
@@ -209,50 +220,168 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
     }
 
     /// Fetch one range, shrinking it when the provider says it is too large.
+    ///
+    /// The last block's header is read first: a lagging node does not have it
+    /// yet (retried), and its bloom checks the log answer that ends there.
     async fn fetch_chunk(
         &self,
         from: u64,
         to: u64,
         cancel: &CancellationToken,
     ) -> Result<Chunk, IndexError> {
-        let mut logs = Vec::new();
-        let mut start = from;
-        while start <= to {
-            let mut end = to;
-            loop {
-                match self
-                    .rpc
-                    .logs(&self.settings.tokens, start, end, cancel)
-                    .await
-                {
-                    Ok(mut part) => {
-                        logs.append(&mut part);
-                        break;
-                    }
-                    Err(RpcError::RangeTooLarge { failure, .. }) => {
-                        let smaller = shrink(start, end, failure).unwrap_or((start, start));
-                        if smaller == (start, end) {
-                            return Err(RpcError::RangeTooLarge {
-                                method: "eth_getLogs",
-                                failure,
-                            }
-                            .into());
-                        }
-                        end = smaller.1;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            start = end + 1;
-        }
-        let payments = self.payments_from(&logs, cancel).await?;
         let last = self.rpc.header(to, cancel).await?;
+        let logs = self.range_logs(from, to, &last, cancel).await?;
+        let payments = self.payments_from(&logs, cancel).await?;
         Ok(Chunk {
             from,
             to,
             payments,
             last,
         })
+    }
+
+    /// The logs of `[from, to]` (`last` is block `to`), in as many requests as
+    /// the provider's range limit needs. Each answer is checked against the bloom
+    /// of the last block it covers, and asked again while it contradicts it.
+    async fn range_logs(
+        &self,
+        from: u64,
+        to: u64,
+        last: &Header,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<ChainLog>, IndexError> {
+        let mut logs = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let (end, mut part) = self.logs_within_limit(start, to, cancel).await?;
+            let header = if end == to {
+                *last
+            } else {
+                self.rpc.header(end, cancel).await?
+            };
+            let mut attempt = 0;
+            loop {
+                if let Some(l) = part
+                    .iter()
+                    .find(|l| l.block_number == end && l.block_hash != header.block.hash)
+                {
+                    return Err(RpcError::Invalid {
+                        method: "eth_getLogs",
+                        reason: format!(
+                            "logs say block {end} is {}, the header says {} (a reorg under the range?)",
+                            l.block_hash, header.block.hash
+                        ),
+                    }
+                    .into());
+                }
+                if !self.contradicts_bloom(&header, &part, cancel).await? {
+                    break;
+                }
+                attempt += 1;
+                self.missing_logs_pause(end, attempt, cancel).await?;
+                part = self
+                    .rpc
+                    .logs(&self.settings.tokens, start, end, cancel)
+                    .await?;
+            }
+            logs.append(&mut part);
+            start = end + 1;
+        }
+        Ok(logs)
+    }
+
+    /// The logs from `start` up to `to` or as far as the provider allows in one
+    /// request, with where they end.
+    async fn logs_within_limit(
+        &self,
+        start: u64,
+        to: u64,
+        cancel: &CancellationToken,
+    ) -> Result<(u64, Vec<ChainLog>), IndexError> {
+        let mut end = to;
+        loop {
+            match self
+                .rpc
+                .logs(&self.settings.tokens, start, end, cancel)
+                .await
+            {
+                Ok(part) => return Ok((end, part)),
+                Err(RpcError::RangeTooLarge { failure, .. }) => {
+                    let smaller = shrink(start, end, failure).unwrap_or((start, start));
+                    if smaller == (start, end) {
+                        return Err(RpcError::RangeTooLarge {
+                            method: "eth_getLogs",
+                            failure,
+                        }
+                        .into());
+                    }
+                    end = smaller.1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Whether the bloom of `header`'s block may hold a watched token's
+    /// `AuthorizationUsed` (a bloom has false positives, never false negatives).
+    fn bloom_may_match(&self, header: &Header) -> bool {
+        header
+            .logs_bloom
+            .contains_input(BloomInput::Raw(AUTHORIZATION_USED.as_slice()))
+            && self.settings.tokens.iter().any(|t| {
+                header
+                    .logs_bloom
+                    .contains_input(BloomInput::Raw(t.as_slice()))
+            })
+    }
+
+    /// Whether a log answer that covers `header`'s block misses that block's
+    /// logs: the answer has none from it, the bloom says it may have some, and its
+    /// receipts (read only in that case, to tell a lie from a bloom false
+    /// positive) do have some.
+    async fn contradicts_bloom(
+        &self,
+        header: &Header,
+        logs: &[ChainLog],
+        cancel: &CancellationToken,
+    ) -> Result<bool, IndexError> {
+        if !self.bloom_may_match(header)
+            || logs.iter().any(|l| l.block_number == header.block.number)
+        {
+            return Ok(false);
+        }
+        let truth = self
+            .rpc
+            .receipt_logs(&self.settings.tokens, &header.block, cancel)
+            .await?;
+        if !truth.is_empty() {
+            tracing::debug!(
+                block = header.block.number,
+                missing = truth.len(),
+                "a log answer lacks logs that the block's receipts hold; asking again"
+            );
+        }
+        Ok(!truth.is_empty())
+    }
+
+    /// Wait before asking again for logs the answer lacked; give up (halting with
+    /// a clear error, never skipping the block) after [`MISSING_LOGS_ATTEMPTS`].
+    async fn missing_logs_pause(
+        &self,
+        number: u64,
+        attempt: u32,
+        cancel: &CancellationToken,
+    ) -> Result<(), IndexError> {
+        if attempt >= MISSING_LOGS_ATTEMPTS {
+            return Err(IndexError::MissingLogs {
+                number,
+                attempts: attempt,
+            });
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => Err(RpcError::Cancelled.into()),
+            _ = tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))) => Ok(()),
+        }
     }
 
     /// Senders and block times for the settlements among `logs`, then [`scan`].
@@ -329,17 +458,47 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
         Ok(BlockWindow::restore(self.settings.window, stored))
     }
 
-    /// Follow until at the safe head (one pass, for tests and one-shot runs).
+    /// Follow until at the safe head (one pass, for tests and one-shot runs),
+    /// then mark what is now finalized.
     pub async fn follow_to_head(&self, cancel: &CancellationToken) -> Result<(), IndexError> {
         let mut window = self.stored_window().await?;
         while self.follow_step(&mut window, cancel).await? {}
+        self.mark_final(cancel).await?;
         Ok(())
+    }
+
+    /// Mark every committed payment at or below the chain's finalized block
+    /// final. Returns the block marked up to, if any.
+    pub async fn mark_final(&self, cancel: &CancellationToken) -> Result<Option<u64>, IndexError> {
+        let Some(finalized) = self.rpc.finalized(cancel).await? else {
+            return Ok(None);
+        };
+        let chain_id = self.settings.chain_id;
+        let Some(cp) = self
+            .sink
+            .checkpoint(chain_id)
+            .await
+            .map_err(Self::sink_err)?
+        else {
+            return Ok(None);
+        };
+        let up_to = finalized.min(cp.block);
+        let changed = self
+            .sink
+            .mark_final(chain_id, up_to)
+            .await
+            .map_err(Self::sink_err)?;
+        tracing::debug!(chain_id, up_to, changed, "marked final");
+        Ok(Some(up_to))
     }
 
     /// Follow the head one block at a time behind the confirmation depth,
     /// checking hashes and rolling back on reorgs, until `cancel` fires.
     pub async fn follow(&self, cancel: &CancellationToken) -> Result<(), IndexError> {
         let mut window = self.stored_window().await?;
+        // Marking final is a write per call (a re-insert on ClickHouse): do it
+        // when idle, at most once per `FINAL_EVERY` new blocks.
+        let mut marked_at: Option<u64> = None;
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
@@ -347,6 +506,14 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
             match self.follow_step(&mut window, cancel).await {
                 Ok(true) => {}
                 Ok(false) => {
+                    let tip = window.tip().map_or(0, |t| t.number);
+                    if marked_at.is_none_or(|m| tip >= m + FINAL_EVERY) {
+                        match self.mark_final(cancel).await {
+                            Ok(_) => marked_at = Some(tip),
+                            Err(IndexError::Rpc(RpcError::Cancelled)) => return Ok(()),
+                            Err(e) => return Err(e),
+                        }
+                    }
                     tokio::select! {
                         _ = cancel.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(self.settings.poll_interval) => {}
@@ -477,40 +644,26 @@ impl<S: PaymentSink + 'static> EvmIndexer<S> {
         Ok(())
     }
 
-    /// Logs of one block by hash; an empty answer for a block whose bloom says
-    /// it holds our events is a lie to retry, not an empty block.
+    /// Logs of one block by hash; an empty answer for a block whose bloom and
+    /// receipts say it holds our events is a lie to ask again about, not an
+    /// empty block.
     async fn logs_at_checked(
         &self,
         header: &Header,
         cancel: &CancellationToken,
     ) -> Result<Vec<ChainLog>, IndexError> {
-        let bloom_says_yes = header
-            .logs_bloom
-            .contains_input(BloomInput::Raw(AUTHORIZATION_USED.as_slice()))
-            && self.settings.tokens.iter().any(|t| {
-                header
-                    .logs_bloom
-                    .contains_input(BloomInput::Raw(t.as_slice()))
-            });
-        const ATTEMPTS: u32 = 5;
-        for attempt in 0..ATTEMPTS {
+        let mut attempt = 0;
+        loop {
             let logs = self
                 .rpc
                 .logs_at(&self.settings.tokens, &header.block, cancel)
                 .await?;
-            if !logs.is_empty() || !bloom_says_yes {
+            if !self.contradicts_bloom(header, &logs, cancel).await? {
                 return Ok(logs);
             }
-            tracing::debug!(
-                block = header.block.number,
-                attempt,
-                "empty logs for a matching bloom; retrying"
-            );
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt + 1))).await;
+            attempt += 1;
+            self.missing_logs_pause(header.block.number, attempt, cancel)
+                .await?;
         }
-        Err(IndexError::MissingLogs {
-            number: header.block.number,
-            attempts: ATTEMPTS,
-        })
     }
 }

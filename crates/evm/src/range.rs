@@ -130,6 +130,26 @@ fn stated_limit(m: &str) -> Option<u64> {
     None
 }
 
+/// A wait named in a rate-limit message: `try again in 250ms`, `try again in 2s`,
+/// `retry after 3 seconds`. `None` when the message names none.
+pub fn retry_after_in_message(message: &str) -> Option<std::time::Duration> {
+    let m = message.to_ascii_lowercase();
+    let rest = ["try again in ", "retry after ", "retry in "]
+        .iter()
+        .find_map(|key| m.find(key).map(|pos| &m[pos + key.len()..]))?
+        .trim_start();
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let n: u64 = digits.parse().ok()?;
+    let unit = rest[digits.len()..].trim_start();
+    if unit.starts_with("ms") || unit.starts_with("millisecond") {
+        Some(std::time::Duration::from_millis(n))
+    } else if unit.starts_with('s') || unit.is_empty() || unit.starts_with(['.', ',', ')']) {
+        Some(std::time::Duration::from_secs(n))
+    } else {
+        None
+    }
+}
+
 /// The next range to ask for after `[from, to]` failed with `failure`.
 ///
 /// Always a non-empty sub-range starting at `from`, strictly smaller than the
@@ -166,6 +186,29 @@ pub fn shrink(from: u64, to: u64, failure: RpcFailure) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_named_in_messages() {
+        use std::time::Duration;
+        let cases: &[(&str, Option<Duration>)] = &[
+            (
+                "rate limited, try again in 250ms",
+                Some(Duration::from_millis(250)),
+            ),
+            (
+                "Too many requests, try again in 2s",
+                Some(Duration::from_secs(2)),
+            ),
+            ("Retry after 3 seconds", Some(Duration::from_secs(3))),
+            ("retry after 7", Some(Duration::from_secs(7))),
+            ("retry in 5 minutes", None),
+            ("rate limit exceeded", None),
+            ("try again in a while", None),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(retry_after_in_message(message), *expected, "{message}");
+        }
+    }
 
     /// Real provider messages (paraphrase-free), and what they must mean.
     #[test]

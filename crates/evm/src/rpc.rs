@@ -14,14 +14,14 @@ use alloy::consensus::Transaction as _;
 use alloy::network::TransactionResponse;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, RootProvider};
-use alloy::rpc::types::{BlockNumberOrTag, Filter};
+use alloy::rpc::types::{BlockId, BlockNumberOrTag, Filter};
 use alloy::transports::{RpcError as AlloyRpcError, TransportErrorKind};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::pairing::{AUTHORIZATION_USED, LogRecord, TRANSFER};
-use crate::range::{RpcFailure, classify};
+use crate::range::{RpcFailure, classify, retry_after_in_message};
 use crate::reorg::BlockRef;
 use crate::scan::ChainLog;
 use crate::types::TxInfo;
@@ -99,8 +99,12 @@ pub struct EvmRpc {
 
 enum Attempt<T> {
     Done(T),
-    Failed(RpcFailure, String),
+    Failed(RpcFailure, String, Option<Duration>),
 }
+
+/// The longest server-requested wait (`Retry-After`) honoured; longer hints are
+/// clamped so that a misbehaving server cannot stall the indexer.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 impl EvmRpc {
     pub fn new(config: RpcConfig) -> Result<Self, RpcError> {
@@ -146,19 +150,20 @@ impl EvmRpc {
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => return Err(RpcError::Cancelled),
                 r = tokio::time::timeout(self.config.request_timeout, op(provider)) => match r {
-                    Err(_) => Attempt::Failed(RpcFailure::Timeout, "request timed out".into()),
+                    Err(_) => Attempt::Failed(RpcFailure::Timeout, "request timed out".into(), None),
                     Ok(Ok(v)) => Attempt::Done(v),
                     Ok(Err(e)) => {
                         let (status, code, message) = describe(&e);
-                        Attempt::Failed(classify(status, code, &message), message)
+                        let hint = retry_hint(&e);
+                        Attempt::Failed(classify(status, code, &message), message, hint)
                     }
                 },
             };
-            let failure = match outcome {
+            let (failure, hint) = match outcome {
                 Attempt::Done(v) => return Ok(v),
-                Attempt::Failed(f, message) => {
+                Attempt::Failed(f, message, hint) => {
                     last = message;
-                    f
+                    (f, hint)
                 }
             };
             if let RpcFailure::RangeTooLarge { .. } = failure {
@@ -166,8 +171,12 @@ impl EvmRpc {
             }
             // Rotate to the next URL, and back off.
             self.current.store(index + 1, Ordering::Relaxed);
-            tracing::debug!(method, attempt, ?failure, error = %last, "RPC request failed; retrying");
-            let delay = self.backoff(attempt, failure);
+            let delay = match hint {
+                // The server said when to come back: wait that long (clamped).
+                Some(after) => after.min(MAX_RETRY_AFTER),
+                None => self.backoff(attempt, failure),
+            };
+            tracing::debug!(method, attempt, ?failure, ?delay, error = %last, "RPC request failed; retrying");
             tokio::select! {
                 _ = cancel.cancelled() => return Err(RpcError::Cancelled),
                 _ = tokio::time::sleep(delay) => {}
@@ -203,22 +212,39 @@ impl EvmRpc {
         .await
     }
 
+    /// The chain's finalized block, or `None` when the node has none (or does
+    /// not know the tag).
+    pub async fn finalized(&self, cancel: &CancellationToken) -> Result<Option<u64>, RpcError> {
+        match self
+            .call("eth_getBlockByNumber(finalized)", cancel, |p| async move {
+                p.get_block_by_number(BlockNumberOrTag::Finalized).await
+            })
+            .await
+        {
+            Ok(block) => Ok(block.map(|b| b.header.number())),
+            Err(RpcError::Exhausted { last, .. }) => {
+                tracing::warn!(error = %last, "the RPC gives no finalized block; rows stay non-final");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The header of block `number`; checked to be that block.
     pub async fn header(
         &self,
         number: u64,
         cancel: &CancellationToken,
     ) -> Result<Header, RpcError> {
+        // A block the node does not have yet (a lagging node behind a load
+        // balancer) is retried like any passing failure.
         let block = self
             .call("eth_getBlockByNumber", cancel, |p| async move {
                 p.get_block_by_number(BlockNumberOrTag::Number(number))
-                    .await
+                    .await?
+                    .ok_or(AlloyRpcError::NullResp)
             })
             .await?;
-        let block = block.ok_or_else(|| RpcError::Invalid {
-            method: "eth_getBlockByNumber",
-            reason: format!("block {number} not found (the head lags?)"),
-        })?;
         let h = &block.header;
         if h.number() != number {
             return Err(RpcError::Invalid {
@@ -287,17 +313,48 @@ impl EvmRpc {
         )
     }
 
+    /// The same logs for one block, read from its receipts instead of
+    /// `eth_getLogs`: the check of last resort when a log answer contradicts the
+    /// block's bloom.
+    pub async fn receipt_logs(
+        &self,
+        tokens: &[Address],
+        block: &BlockRef,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<ChainLog>, RpcError> {
+        let (number, hash) = (block.number, block.hash);
+        let receipts = self
+            .call("eth_getBlockReceipts", cancel, |p| async move {
+                p.get_block_receipts(BlockId::hash(hash))
+                    .await?
+                    .ok_or(AlloyRpcError::NullResp)
+            })
+            .await?;
+        let logs = receipts
+            .iter()
+            .flat_map(|r| r.logs().iter().cloned())
+            .filter(|l| {
+                tokens.contains(&l.address())
+                    && matches!(l.topic0(), Some(t) if *t == AUTHORIZATION_USED || *t == TRANSFER)
+            })
+            .collect();
+        check_logs(
+            logs,
+            tokens,
+            |n, h| n == number && h == hash,
+            "eth_getBlockReceipts",
+        )
+    }
+
     /// The sender and call of a transaction.
     pub async fn tx(&self, hash: B256, cancel: &CancellationToken) -> Result<TxInfo, RpcError> {
         let tx = self
             .call("eth_getTransactionByHash", cancel, |p| async move {
-                p.get_transaction_by_hash(hash).await
+                p.get_transaction_by_hash(hash)
+                    .await?
+                    .ok_or(AlloyRpcError::NullResp)
             })
-            .await?
-            .ok_or_else(|| RpcError::Invalid {
-                method: "eth_getTransactionByHash",
-                reason: format!("transaction {hash} not found"),
-            })?;
+            .await?;
         if tx.tx_hash() != hash {
             return Err(RpcError::Invalid {
                 method: "eth_getTransactionByHash",
@@ -365,12 +422,29 @@ fn describe(e: &AlloyRpcError<TransportErrorKind>) -> (Option<u16>, Option<i64>,
         AlloyRpcError::ErrorResp(payload) => {
             (None, Some(payload.code), payload.message.to_string())
         }
-        AlloyRpcError::Transport(TransportErrorKind::HttpError(h)) => (
+        AlloyRpcError::Transport(
+            TransportErrorKind::HttpError(h)
+            | TransportErrorKind::HttpErrorWithRetryAfter { error: h, .. },
+        ) => (
             Some(h.status),
             None,
             format!("HTTP {}: {}", h.status, truncate(&h.body)),
         ),
+        AlloyRpcError::NullResp => (None, None, "not found (yet): a null answer".into()),
         other => (None, None, other.to_string()),
+    }
+}
+
+/// How long the server asked us to wait: an HTTP `Retry-After` header, or a
+/// JSON-RPC error message that names a delay.
+fn retry_hint(e: &AlloyRpcError<TransportErrorKind>) -> Option<Duration> {
+    match e {
+        AlloyRpcError::Transport(TransportErrorKind::HttpErrorWithRetryAfter {
+            retry_after,
+            ..
+        }) => Some(*retry_after),
+        AlloyRpcError::ErrorResp(payload) => retry_after_in_message(&payload.message),
+        _ => None,
     }
 }
 

@@ -123,6 +123,7 @@ pub fn scan(
                 nonce: s.nonce,
                 tx_from: tx.from,
                 facilitator: facilitator.clone(),
+                is_final: false,
             });
         }
     }

@@ -67,7 +67,7 @@ pub fn to_row(p: &EvmPayment) -> Result<Payment, StoreError> {
             .unwrap_or_else(|| UNKNOWN_FACILITATOR.to_owned()),
         tx_from: hex_addr(&p.tx_from),
         method: "eip3009".into(),
-        is_final: false,
+        is_final: p.is_final,
         is_organic: true,
     })
 }
@@ -124,6 +124,10 @@ impl PaymentSink for StoreSink {
             hash: hex_b256(&checkpoint.hash),
         };
         self.store.commit_payments(rows, blocks, Some(cp)).await
+    }
+
+    async fn mark_final(&self, chain_id: u64, up_to: u64) -> Result<u64, StoreError> {
+        self.store.mark_final(&caip2(chain_id), up_to).await
     }
 
     async fn rollback_above(

@@ -27,6 +27,8 @@ pub struct EvmPayment {
     /// The facilitator id from the registry, or `None` for an unknown sender
     /// (kept as a registry candidate).
     pub facilitator: Option<String>,
+    /// At or below the chain's finalized block when fetched: no reorg can remove it.
+    pub is_final: bool,
 }
 
 /// Who sent a transaction and what it called.
@@ -87,6 +89,13 @@ pub trait PaymentSink: Send + Sync {
         blocks: Vec<BlockRef>,
         checkpoint: Checkpoint,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Mark every payment up to block `up_to` final; returns how many changed.
+    fn mark_final(
+        &self,
+        chain_id: u64,
+        up_to: u64,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 
     /// Remove every payment and window block above `block`, and move the
     /// checkpoint back to it.

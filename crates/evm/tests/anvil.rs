@@ -65,6 +65,17 @@ impl PaymentSink for MemorySink {
         s.checkpoint = Some(cp);
         Ok(())
     }
+    async fn mark_final(&self, _: u64, up_to: u64) -> Result<u64, Never> {
+        let mut s = self.0.lock().unwrap();
+        let mut changed = 0;
+        for p in s.payments.values_mut() {
+            if p.block_number <= up_to && !p.is_final {
+                p.is_final = true;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
     async fn rollback_above(&self, _: u64, block: u64, hash: B256) -> Result<(), Never> {
         let mut s = self.0.lock().unwrap();
         s.payments.retain(|_, p| p.block_number <= block);

@@ -247,3 +247,54 @@ async fn sqlite_reorg_leaves_the_store_equal_to_the_chain() {
 async fn clickhouse_reorg_leaves_the_store_equal_to_the_chain() {
     reorg_leaves_the_store_equal_to_the_chain(clickhouse("evm_reorg").await).await;
 }
+
+async fn finalized(provider: &impl Provider) -> u64 {
+    provider
+        .get_block_by_number(alloy::rpc::types::BlockNumberOrTag::Finalized)
+        .await
+        .unwrap()
+        .map_or(0, |b| b.header.number)
+}
+
+/// Rows become final once the chain's finalized block passes them: not before,
+/// and in the store, not only in memory.
+async fn rows_turn_final_with_the_finalized_block(b: Backend) {
+    let stack = X402Stack::start_chain_only().unwrap();
+    let generated = generate(&stack.info, &Plan::new(60)).await.unwrap();
+    let provider = ProviderBuilder::new().connect_http(stack.info.rpc.parse().unwrap());
+    let ix = indexer(&stack, &b.store, &generated);
+    let cancel = CancellationToken::new();
+    let before = finalized(&provider).await;
+    assert!(
+        before < generated.first_block,
+        "the test needs settlements above the finalized block ({before})"
+    );
+    ix.backfill_to_window(&cancel).await.unwrap();
+    ix.follow_to_head(&cancel).await.unwrap();
+    let rows = all_rows(&b.store).await;
+    assert_eq!(rows.len(), 60);
+    assert!(rows.iter().all(|p| !p.is_final), "nothing final yet");
+
+    // The chain moves on until every settlement is below its finalized block.
+    while finalized(&provider).await < generated.last_block {
+        provider.anvil_mine(Some(16), None).await.unwrap();
+    }
+    ix.follow_to_head(&cancel).await.unwrap();
+    let rows = all_rows(&b.store).await;
+    assert_eq!(rows.len(), 60, "marking final adds and loses nothing");
+    assert!(rows.iter().all(|p| p.is_final), "all final now");
+    assert_eq!(
+        b.store.overview(&Filter::default()).await.unwrap().volume,
+        Amount(generated.total())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rows_turn_final_with_the_finalized_block() {
+    rows_turn_final_with_the_finalized_block(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_rows_turn_final_with_the_finalized_block() {
+    rows_turn_final_with_the_finalized_block(clickhouse("evm_final").await).await;
+}

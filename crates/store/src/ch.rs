@@ -608,6 +608,31 @@ impl ClickHouseStore {
         self.insert_all("checkpoints", &[row]).await
     }
 
+    /// Final rows replace the non-final ones by a newer version (no mutation).
+    pub async fn mark_final(&self, chain: &str, up_to: u64) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments FINAL WHERE chain = ? AND block_number <= ? AND is_final = 0"
+        );
+        let rows: Vec<PaymentRow> = self
+            .client
+            .query(&sql)
+            .bind(chain)
+            .bind(up_to)
+            .fetch_all()
+            .await?;
+        let version = next_version();
+        let rows: Vec<PaymentRow> = rows
+            .into_iter()
+            .map(|mut r| {
+                r.is_final = 1;
+                r.version = version;
+                r
+            })
+            .collect();
+        self.insert_all("payments", &rows).await?;
+        Ok(rows.len() as u64)
+    }
+
     pub async fn checkpoint(&self, chain: &str) -> Result<Option<Checkpoint>, StoreError> {
         let rows: Vec<CheckpointRow> = self
             .client

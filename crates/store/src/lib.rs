@@ -140,6 +140,12 @@ impl Store {
         dispatch!(self, s => s.rollback_above(chain, block, hash).await)
     }
 
+    /// Mark the payments of `chain` up to block `up_to` final (below the chain's
+    /// finality: no reorg can remove them). Returns how many rows changed.
+    pub async fn mark_final(&self, chain: &str, up_to: u64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.mark_final(chain, up_to).await)
+    }
+
     pub async fn checkpoint(&self, chain: &str) -> Result<Option<Checkpoint>, StoreError> {
         dispatch!(self, s => s.checkpoint(chain).await)
     }

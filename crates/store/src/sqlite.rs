@@ -268,6 +268,19 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn mark_final(&self, chain: &str, up_to: u64) -> Result<u64, StoreError> {
+        let chain = chain.to_owned();
+        self.write(move |conn| {
+            let b = to_i64(up_to, "block")?;
+            let changed = conn.execute(
+                "UPDATE payments SET is_final = 1 WHERE chain = ?1 AND block_number <= ?2 AND is_final = 0",
+                params![chain, b],
+            )?;
+            Ok(changed as u64)
+        })
+        .await
+    }
+
     pub async fn checkpoint(&self, chain: &str) -> Result<Option<Checkpoint>, StoreError> {
         let chain = chain.to_owned();
         self.read(move |conn| {

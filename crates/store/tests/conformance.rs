@@ -68,6 +68,7 @@ conformance!(
     listing_snapshots_are_versioned,
     webhook_inbox_and_claims,
     probe_runs_and_findings,
+    marking_final_flags_rows_up_to_a_block_of_one_chain,
 );
 
 // ---------------------------------------------------------------- data
@@ -852,4 +853,42 @@ async fn both_backends_answer_identically() {
             all_transactions(&b.store, &f, 200).await
         );
     }
+}
+
+async fn marking_final_flags_rows_up_to_a_block_of_one_chain(store: &Store) {
+    let (chain, other) = (CHAINS[0], CHAINS[1]);
+    let on = |c: &str, n: u64| {
+        payment(
+            c,
+            n,
+            0,
+            n,
+            T0 + n as i64,
+            n,
+            1,
+            Amount::from_u64(100 + n),
+            "cdp",
+        )
+    };
+    let rows: Vec<Payment> = (1..=6)
+        .map(|n| on(chain, n))
+        .chain((1..=6).map(|n| on(other, n)))
+        .map(|mut p| {
+            p.is_final = false;
+            p
+        })
+        .collect();
+    store.commit_payments(rows, vec![], None).await.unwrap();
+    assert_eq!(store.mark_final(chain, 4).await.unwrap(), 4);
+    // Again: nothing left to change.
+    assert_eq!(store.mark_final(chain, 4).await.unwrap(), 0);
+    let f = Filter::default();
+    let page = store.transactions(&f, None, 100).await.unwrap();
+    assert_eq!(page.items.len(), 12, "no row added or lost");
+    for p in &page.items {
+        let expected = p.chain == chain && p.block_number <= 4;
+        assert_eq!(p.is_final, expected, "{p:?}");
+    }
+    let o = store.overview(&f).await.unwrap();
+    assert_eq!(o.count, 12);
 }

@@ -4,6 +4,8 @@
 //!   Base Sepolia USDC address, plus (optionally) the reference x402 facilitator and
 //!   `@x402/express` server from `tests/env`.
 //! - `clickhouse`: a real ClickHouse server and a fresh database per test.
+//! - [`rpc_proxy::RpcProxy`]: a JSON-RPC proxy in front of anvil that injects
+//!   provider faults (429s, timeouts, range limits, empty logs, a lagging head).
 //!
 //! Every child process is owned by a value whose `Drop` kills it, and is also
 //! started with `PR_SET_PDEATHSIG`, so nothing outlives the test process even when
@@ -12,6 +14,7 @@
 
 pub mod clickhouse;
 pub mod process;
+pub mod rpc_proxy;
 pub mod settlements;
 pub mod x402;
 

@@ -490,6 +490,12 @@ async fn mine_all<P: Provider>(
     // Send `per_block` transactions, mine one block, and so on; then mine until
     // the pool is empty (a block may not fit a whole group's gas).
     for group in txs.chunks(per_block.max(1)) {
+        // Full blocks raise the base fee by 1/8 each; keep it at 1 gwei, so that a
+        // long run of full blocks (100k settlements) stays under the fixed max fee.
+        provider
+            .anvil_set_next_block_base_fee_per_gas(1_000_000_000)
+            .await
+            .map_err(rpc)?;
         send_all(provider, group).await?;
         provider.anvil_mine(Some(1), None).await.map_err(rpc)?;
     }
@@ -507,6 +513,10 @@ async fn mine_all<P: Provider>(
         if count("pending") == 0 && count("queued") == 0 {
             break;
         }
+        provider
+            .anvil_set_next_block_base_fee_per_gas(1_000_000_000)
+            .await
+            .map_err(rpc)?;
         provider.anvil_mine(Some(1), None).await.map_err(rpc)?;
     }
     // Every transaction must be mined and successful.

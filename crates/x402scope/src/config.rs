@@ -164,9 +164,10 @@ pub struct EvmChainConfig {
         serialize_with = "serialize_rpc_urls"
     )]
     pub rpc_urls: Vec<Url>,
-    /// First block to index.
-    #[serde(default)]
-    pub start_block: u64,
+    /// First block to index. Default: where x402 begins on chains x402scope knows
+    /// (Base mainnet: [`BASE_MAINNET_X402_START_BLOCK`]), else block 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_block: Option<u64>,
     /// Blocks to stay behind the head.
     #[serde(default = "default_confirmations")]
     pub confirmations: u64,
@@ -180,6 +181,26 @@ pub struct EvmChainConfig {
     /// the built-in asset registry.
     #[serde(default)]
     pub assets: Vec<AssetConfig>,
+    /// RPC requests per second, across all of the chain's URLs.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+}
+
+/// Base mainnet block 29,000,000 (2025-04-16 07:42:27 UTC; Base has 2 s blocks
+/// from genesis at 1686789347): three weeks before x402's public launch on
+/// 2025-05-06, so no x402 settlement is before it and the default run does not
+/// scan the two years of Base history that precede x402.
+pub const BASE_MAINNET_X402_START_BLOCK: u64 = 29_000_000;
+
+impl EvmChainConfig {
+    /// The first block to index: the configured one, or the built-in x402 start
+    /// of the chain (block 0 for chains without one).
+    pub fn effective_start_block(&self) -> u64 {
+        self.start_block.unwrap_or(match self.chain_id {
+            8453 => BASE_MAINNET_X402_START_BLOCK,
+            _ => 0,
+        })
+    }
 }
 
 impl EvmChainConfig {
@@ -188,11 +209,12 @@ impl EvmChainConfig {
         EvmChainConfig {
             chain_id: 8453,
             rpc_urls: vec![Url::parse("https://mainnet.base.org").expect("static URL is valid")],
-            start_block: 0,
+            start_block: None,
             confirmations: default_confirmations(),
             max_range: default_max_range(),
             concurrency: default_concurrency(),
             assets: Vec::new(),
+            rate_limit: default_rate_limit(),
         }
     }
 }
@@ -205,6 +227,9 @@ fn default_max_range() -> u64 {
 }
 fn default_concurrency() -> usize {
     4
+}
+fn default_rate_limit() -> u32 {
+    10
 }
 
 fn deserialize_rpc_urls<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Url>, D::Error> {
@@ -915,5 +940,33 @@ decimals = 6
             err.starts_with("config key `store.urll` (x402scope.toml:2:1): unknown field `urll`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn base_starts_in_the_x402_era_unless_configured_and_the_rate_limit_is_read() {
+        let c = load(GOOD, &[]).unwrap();
+        assert_eq!(
+            c.chains["base"].effective_start_block(),
+            BASE_MAINNET_X402_START_BLOCK
+        );
+        assert_eq!(c.chains["base"].rate_limit, 10);
+        let c = load("", &[]).unwrap();
+        assert_eq!(
+            c.chains["base"].effective_start_block(),
+            BASE_MAINNET_X402_START_BLOCK
+        );
+        let c = load(
+            "[chains.base]\nchain_id = 8453\nrpc_urls = [\"http://a\"]\nstart_block = 5\nrate_limit = 250\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.chains["base"].effective_start_block(), 5);
+        assert_eq!(c.chains["base"].rate_limit, 250);
+        let c = load(
+            "[chains.dev]\nchain_id = 31337\nrpc_urls = [\"http://a\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.chains["dev"].effective_start_block(), 0);
     }
 }

@@ -107,12 +107,13 @@ pub async fn run(
             })
         });
 
-    let rpc =
-        EvmRpc::new(RpcConfig::new(chain.rpc_urls.clone())).context("bad RPC configuration")?;
+    let mut rpc_config = RpcConfig::new(chain.rpc_urls.clone());
+    rpc_config.requests_per_second = chain.rate_limit;
+    let rpc = EvmRpc::new(rpc_config).context("bad RPC configuration")?;
     let settings = ChainSettings {
         chain_id: chain.chain_id,
         tokens,
-        start_block: args.from.unwrap_or(chain.start_block),
+        start_block: args.from.unwrap_or(chain.effective_start_block()),
         confirmations: chain.confirmations,
         max_range: chain.max_range,
         concurrency: chain.concurrency,
@@ -139,7 +140,13 @@ pub async fn run(
                 bail!("--from {from} is after --to {to}");
             }
             let reporter = tokio::spawn(report(rx, Some((from, to))));
-            let stats = indexer.backfill(from, to, &cancel).await;
+            let mut stats = indexer.backfill(from, to, &cancel).await;
+            if stats.is_ok() && !cancel.is_cancelled() {
+                // Rows written earlier near the head may be final by now.
+                if let Err(e) = indexer.mark_final(&cancel).await {
+                    stats = Err(e);
+                }
+            }
             drop(indexer);
             let _ = reporter.await;
             let stats = stats?;

@@ -17,7 +17,7 @@ fn config(dir: &Path, stack: &X402Stack) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n\n[chains.dev]\nchain_id = 84532\nrpc_urls = [\"{}\"]\nconfirmations = 0\nmax_range = 5\n",
+            "[store]\nurl = \"sqlite://{}\"\n\n[chains.dev]\nchain_id = 84532\nrpc_urls = [\"{}\"]\nconfirmations = 0\nmax_range = 5\nrate_limit = 1000\n",
             dir.join("x.db").display(),
             stack.info.rpc
         ),
