@@ -26,6 +26,16 @@ fn addr(n: u64) -> String {
     format!("0x{n:040x}")
 }
 
+/// The i-th listed address, all distinct: 2,000 of the 20,000 payees (every
+/// 10th), 2,000 of the 200,000 payers (every 100th), the rest elsewhere.
+fn listed(i: u64) -> String {
+    match i {
+        0..2_000 => addr(1_000_000 + i * 10),
+        2_000..4_000 => addr((i - 2_000) * 100),
+        _ => addr(5_000_000 + i),
+    }
+}
+
 fn main() {
     let parties = env("X402SCOPE_BENCH_SDN_PARTIES", 20_000);
     let edges_n = env("X402SCOPE_BENCH_EDGES", 1_000_000);
@@ -63,12 +73,7 @@ fn main() {
     // Pure screening: payers from 200k, payees from 20k; the list hits some of each.
     let mut watch = Watchlist::default();
     for i in 0..list_n as u64 {
-        // Every 10th payee and every 100th payer is listed, the rest are elsewhere.
-        let a = match i % 3 {
-            0 => addr(1_000_000 + (i * 10) % 20_000),
-            1 => addr((i * 100) % 200_000),
-            _ => addr(5_000_000 + i),
-        };
+        let a = listed(i);
         watch.add(
             "evm",
             a,
@@ -141,11 +146,7 @@ fn main() {
         store.commit_payments(batch, vec![], None).await.unwrap();
         let mut csv = String::new();
         for i in 0..list_n as u64 {
-            let a = match i % 3 {
-                0 => addr(1_000_000 + (i * 10) % 20_000),
-                1 => addr((i * 100) % 200_000),
-                _ => addr(5_000_000 + i),
-            };
+            let a = listed(i);
             csv.push_str(&format!("{a},listed {i}\n"));
         }
         let t = Instant::now();

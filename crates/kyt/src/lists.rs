@@ -260,11 +260,8 @@ pub fn parse_sdn(bytes: &[u8]) -> Result<ParsedList, KytError> {
                     _ => {}
                 }
             }
-            Event::Empty(e) => {
-                if !root_seen {
-                    return Err(malformed(F, "the document has no <Sanctions> root element"));
-                }
-                let _ = e;
+            Event::Empty(_) if !root_seen => {
+                return Err(malformed(F, "the document has no <Sanctions> root element"));
             }
             Event::Text(t) => {
                 let s = t

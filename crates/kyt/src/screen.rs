@@ -334,10 +334,10 @@ pub async fn run(store: &Store, now: i64) -> Result<ScreenReport, KytError> {
             writes.push(a);
         }
     }
-    report.open_alerts = existing.values().filter(|a| a.status == "open").count()
+    report.open_alerts = (existing.values().filter(|a| a.status == "open").count()
         + report.new_alerts.len()
-        + report.raised_again.len()
-        - report.removed_alerts.len();
+        + report.raised_again.len())
+    .saturating_sub(report.removed_alerts.len());
     store.kyt_put_alerts(writes).await?;
     let versions = report.list_versions.join(",");
     let screenings: Vec<Screening> = screened

@@ -81,7 +81,8 @@ fn source_of(args: &UpdateArgs, format: Format) -> String {
         return s.clone();
     }
     match (format, &args.file) {
-        (Format::Sdn, _) | (_, None) => "ofac-sdn".to_owned(),
+        (Format::Sdn, _) => "ofac-sdn".to_owned(),
+        (_, None) => "custom".to_owned(),
         (_, Some(p)) => p
             .file_stem()
             .map_or_else(|| "custom".to_owned(), |s| s.to_string_lossy().into_owned()),
