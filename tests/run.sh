@@ -100,6 +100,7 @@ export X402SCOPE_TEST_CLICKHOUSE_COMPRESSION=none
 X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-store --test clickhouse_sql
 X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" \
   cargo test -p x402scope-store --test conformance --test migrations_and_durability -- clickhouse
+X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-kyt --test store -- clickhouse
 unset X402SCOPE_TEST_CLICKHOUSE_COMPRESSION
 kill "$SHIM_PID" 2>/dev/null || true; SHIM_PID=
 

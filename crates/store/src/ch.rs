@@ -42,7 +42,7 @@ const INSERT_DEADLINE: Duration = Duration::from_secs(120);
 /// The ClickHouse store; cheap to clone.
 #[derive(Clone)]
 pub struct ClickHouseStore {
-    client: Client,
+    pub(crate) client: Client,
     /// A client without a default database, for CREATE DATABASE.
     root: Client,
     database: String,
@@ -58,7 +58,7 @@ impl std::fmt::Debug for ClickHouseStore {
 
 /// A fresh version for a write: increasing within the process, and across
 /// restarts as long as the clock does not go back.
-fn next_version() -> u64 {
+pub(crate) fn next_version() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -397,7 +397,7 @@ impl ClickHouseStore {
 
     /// Insert `rows`, retrying from the same rows until the server acknowledges
     /// them or the deadline passes.
-    async fn insert_all<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
+    pub(crate) async fn insert_all<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
     where
         T: Row + Serialize + for<'a> Row<Value<'a> = T>,
     {

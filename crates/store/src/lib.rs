@@ -17,11 +17,15 @@
 //! It does not read the environment or any config file: it is handed a [`StoreUrl`].
 
 mod ch;
+mod ch_kyt;
+pub mod kyt;
 mod migrate;
 pub mod model;
 mod sqlite;
+mod sqlite_kyt;
 mod url;
 
+pub use kyt::*;
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;
 pub use url::{StoreUrl, StoreUrlError};
@@ -56,6 +60,8 @@ pub enum StoreError {
     WriterGone,
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl From<clickhouse::error::Error> for StoreError {

@@ -11,17 +11,31 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_kyt",
+        sql: include_str!("../../../migrations/sqlite/0002_kyt.sql"),
+    },
+];
 
-const CLICKHOUSE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../../migrations/clickhouse/0001_initial.sql"),
-}];
+const CLICKHOUSE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/clickhouse/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_kyt",
+        sql: include_str!("../../../migrations/clickhouse/0002_kyt.sql"),
+    },
+];
 
 /// The migrations of a backend (`sqlite` or `clickhouse`), in order.
 pub fn migrations(backend: &str) -> &'static [Migration] {

@@ -57,6 +57,9 @@ pub enum Command {
     ///
     /// Refuses a database that a newer x402scope has migrated.
     Migrate,
+    /// KYT: sanctions lists, screening, case hash-chain checks, reviewer keys.
+    #[command(subcommand)]
+    Screen(crate::screen::ScreenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +142,7 @@ async fn dispatch(
             crate::index::run(&loaded.config, args, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Screen(command) => crate::screen::run(&loaded.config, command).await,
         Command::Config(ConfigCommand::Check { .. }) => {
             let source = loaded.file.as_ref().map_or_else(
                 || "no file (defaults and environment)".to_owned(),
