@@ -32,6 +32,9 @@ pub const USER_AGENT: &str = concat!("x402scope-probe/", env!("CARGO_PKG_VERSION
 pub struct FetchPolicy {
     /// Allow 127.0.0.0/8 and ::1 (tests, local benchmarks). Off by default.
     pub allow_loopback: bool,
+    /// Exact addresses exempted from the checks (an intranet host one means to
+    /// probe; tests stand them in for public hosts). Empty by default.
+    pub allow_addresses: Vec<IpAddr>,
     pub connect_timeout: Duration,
     /// For the whole fetch: every redirect hop and the body.
     pub total_timeout: Duration,
@@ -46,6 +49,7 @@ impl Default for FetchPolicy {
     fn default() -> Self {
         FetchPolicy {
             allow_loopback: false,
+            allow_addresses: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(15),
             max_redirects: 3,
@@ -135,14 +139,30 @@ struct FailedLookup {
 #[derive(Debug)]
 struct CheckingResolver {
     inner: Arc<dyn HostResolver>,
+    policy: AddressPolicy,
+}
+
+/// The address half of [`FetchPolicy`].
+#[derive(Debug, Clone)]
+struct AddressPolicy {
     allow_loopback: bool,
+    allow_addresses: Vec<IpAddr>,
+}
+
+impl AddressPolicy {
+    fn refuse(&self, ip: IpAddr) -> Option<BlockReason> {
+        if self.allow_addresses.contains(&ip) {
+            return None;
+        }
+        blocked(ip, self.allow_loopback)
+    }
 }
 
 impl Resolve for CheckingResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().trim_end_matches('.').to_owned();
         let lookup = self.inner.lookup(&host);
-        let allow_loopback = self.allow_loopback;
+        let policy = self.policy.clone();
         Box::pin(async move {
             let ips = lookup.await.map_err(|e| FailedLookup {
                 host: host.clone(),
@@ -157,7 +177,7 @@ impl Resolve for CheckingResolver {
             }
             // One bad address refuses the name: the connector could pick any of them.
             for ip in &ips {
-                if let Some(reason) = blocked(*ip, allow_loopback) {
+                if let Some(reason) = policy.refuse(*ip) {
                     return Err(Box::new(BlockedLookup {
                         host,
                         ip: *ip,
@@ -221,6 +241,7 @@ pub(crate) fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Opti
 pub struct Fetcher {
     client: reqwest::Client,
     policy: FetchPolicy,
+    addresses: AddressPolicy,
 }
 
 impl Fetcher {
@@ -246,11 +267,22 @@ impl Fetcher {
             .referer(false)
             .dns_resolver(Arc::new(CheckingResolver {
                 inner: resolver,
-                allow_loopback: policy.allow_loopback,
+                policy: AddressPolicy {
+                    allow_loopback: policy.allow_loopback,
+                    allow_addresses: policy.allow_addresses.clone(),
+                },
             }))
             .build()
             .map_err(|e| FetchError::Http(format!("building the HTTP client: {e}")))?;
-        Ok(Fetcher { client, policy })
+        let addresses = AddressPolicy {
+            allow_loopback: policy.allow_loopback,
+            allow_addresses: policy.allow_addresses.clone(),
+        };
+        Ok(Fetcher {
+            client,
+            policy,
+            addresses,
+        })
     }
 
     pub fn policy(&self) -> &FetchPolicy {
@@ -293,7 +325,7 @@ impl Fetcher {
                 });
             }
         };
-        if let Some(reason) = blocked(ip, self.policy.allow_loopback) {
+        if let Some(reason) = self.addresses.refuse(ip) {
             return Err(FetchError::Blocked {
                 host: url.host_str().unwrap_or_default().to_owned(),
                 ip,
@@ -338,7 +370,7 @@ impl Fetcher {
                 .map_err(|e| classify(&e, &url, self.policy.total_timeout))?;
             let remote = response.remote_addr();
             if let Some(addr) = remote
-                && let Some(reason) = blocked(addr.ip(), self.policy.allow_loopback)
+                && let Some(reason) = self.addresses.refuse(addr.ip())
             {
                 return Err(FetchError::Blocked {
                     host: url.host_str().unwrap_or_default().to_owned(),
