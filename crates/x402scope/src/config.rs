@@ -34,6 +34,68 @@ pub struct Config {
     /// default: Base mainnet through its public RPC.
     #[serde(default)]
     pub chains: BTreeMap<String, EvmChainConfig>,
+    /// The 402 compliance probe (`x402scope probe`).
+    #[serde(default)]
+    pub probe: ProbeConfig,
+}
+
+/// `[probe]`: limits of the SSRF-safe fetcher and the scheduler's politeness.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Allow probing 127.0.0.0/8 and ::1. Off by default; for local testing only.
+    #[serde(default)]
+    pub allow_loopback: bool,
+    #[serde(default = "default_probe_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// For one fetch, redirects and body included.
+    #[serde(default = "default_probe_total_timeout")]
+    pub total_timeout_secs: u64,
+    /// Body cap, counted after decompression.
+    #[serde(default = "default_probe_max_body")]
+    pub max_body_bytes: usize,
+    /// Scheduler: seconds between two probes of one resource (jittered ±20 %).
+    #[serde(default = "default_probe_interval")]
+    pub interval_secs: u64,
+    /// Scheduler: requests per minute to one host.
+    #[serde(default = "default_probe_per_host")]
+    pub per_host_per_minute: u32,
+    /// Scheduler: resources probed at once.
+    #[serde(default = "default_probe_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            allow_loopback: false,
+            connect_timeout_secs: default_probe_connect_timeout(),
+            total_timeout_secs: default_probe_total_timeout(),
+            max_body_bytes: default_probe_max_body(),
+            interval_secs: default_probe_interval(),
+            per_host_per_minute: default_probe_per_host(),
+            concurrency: default_probe_concurrency(),
+        }
+    }
+}
+
+fn default_probe_connect_timeout() -> u64 {
+    5
+}
+fn default_probe_total_timeout() -> u64 {
+    15
+}
+fn default_probe_max_body() -> usize {
+    1024 * 1024
+}
+fn default_probe_interval() -> u64 {
+    3600
+}
+fn default_probe_per_host() -> u32 {
+    30
+}
+fn default_probe_concurrency() -> usize {
+    16
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
