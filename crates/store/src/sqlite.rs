@@ -80,7 +80,7 @@ impl SqliteStore {
     }
 
     /// Run `f` on the writer, inside the next transaction; resolves after COMMIT.
-    async fn write<R: Send + 'static>(
+    pub(crate) async fn write<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
@@ -105,7 +105,7 @@ impl SqliteStore {
     }
 
     /// Run `f` on a read connection in a blocking task.
-    async fn read<R: Send + 'static>(
+    pub(crate) async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
