@@ -242,6 +242,32 @@ pub struct Fetcher {
     client: reqwest::Client,
     policy: FetchPolicy,
     addresses: AddressPolicy,
+    limiter: Option<Arc<HostLimiter>>,
+}
+
+/// Requests per host (governor, keyed by host name), with jitter.
+#[derive(Debug)]
+pub struct HostLimiter {
+    limiter: governor::DefaultKeyedRateLimiter<String>,
+    jitter: Duration,
+}
+
+impl HostLimiter {
+    /// At most `per_minute` requests to one host, one at a time (no burst),
+    /// each delayed by up to `jitter` more.
+    pub fn per_minute(per_minute: std::num::NonZeroU32, jitter: Duration) -> Self {
+        let quota = governor::Quota::per_minute(per_minute).allow_burst(std::num::NonZeroU32::MIN);
+        HostLimiter {
+            limiter: governor::RateLimiter::keyed(quota),
+            jitter,
+        }
+    }
+
+    pub async fn wait(&self, host: &str) {
+        self.limiter
+            .until_key_ready_with_jitter(&host.to_owned(), governor::Jitter::up_to(self.jitter))
+            .await;
+    }
 }
 
 impl Fetcher {
@@ -282,7 +308,14 @@ impl Fetcher {
             client,
             policy,
             addresses,
+            limiter: None,
         })
+    }
+
+    /// Wait on `limiter` before every request (each redirect hop too).
+    pub fn with_limiter(mut self, limiter: Arc<HostLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     pub fn policy(&self) -> &FetchPolicy {
@@ -352,6 +385,9 @@ impl Fetcher {
         let mut redirects = Vec::new();
         loop {
             self.check_url(&url)?;
+            if let Some(limiter) = &self.limiter {
+                limiter.wait(url.host_str().unwrap_or_default()).await;
+            }
             let m =
                 reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| FetchError::BadUrl {
                     url: url.to_string(),

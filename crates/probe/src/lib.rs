@@ -14,6 +14,7 @@ pub mod listing;
 pub mod model;
 pub mod probe;
 pub mod rules;
+pub mod scheduler;
 
 pub use fetch::{FetchError, FetchPolicy, FetchRequest, FetchedResponse, Fetcher, HostResolver};
 pub use model::{Exchange, Finding, ListedRequirement, Listing, Purpose, Severity};

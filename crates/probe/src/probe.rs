@@ -17,6 +17,10 @@ pub struct ProbeReport {
     pub x402_version: Option<u8>,
     pub exchanges: Vec<Exchange>,
     pub findings: Vec<Finding>,
+    /// The server answered 429 or 503: the probe stopped there and judged
+    /// nothing. `Some(seconds)` from Retry-After, `Some(0)` without one.
+    #[serde(default)]
+    pub throttled: Option<u64>,
 }
 
 impl ProbeReport {
@@ -26,6 +30,17 @@ impl ProbeReport {
             .filter(|f| f.severity == Severity::Must)
             .count()
     }
+}
+
+/// `Some(seconds)` when `ex` is a 429 or 503 (Retry-After in seconds, 0 if absent
+/// or an HTTP date).
+pub fn throttle(ex: &Exchange) -> Option<u64> {
+    matches!(ex.status(), 429 | 503).then(|| {
+        ex.response
+            .header("retry-after")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    })
 }
 
 /// The header a malformed payment is sent in (not base64).
@@ -136,16 +151,33 @@ pub async fn probe(
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| vec!["GET".into()]);
     let mut exchanges = Vec::new();
+    // A server asking us to slow down is left alone, and not judged.
+    macro_rules! push {
+        ($e:expr) => {{
+            let ex = $e;
+            let t = throttle(&ex);
+            exchanges.push(ex);
+            if t.is_some() {
+                return Ok(ProbeReport {
+                    url: url.to_string(),
+                    x402_version: None,
+                    exchanges,
+                    findings: vec![],
+                    throttled: t,
+                });
+            }
+        }};
+    }
     for m in &methods {
-        exchanges.push(send(fetcher, Purpose::Unpaid, m, url, vec![]).await?);
+        push!(send(fetcher, Purpose::Unpaid, m, url, vec![]).await?);
     }
     let first = methods[0].as_str();
-    exchanges.push(send(fetcher, Purpose::UnpaidRepeat, first, url, vec![]).await?);
+    push!(send(fetcher, Purpose::UnpaidRepeat, first, url, vec![]).await?);
     let doc = payment_required(&exchanges[0]);
     let version = doc.as_ref().map(|(v, _)| *v);
     if let Some((v, doc)) = &doc {
         let header = payment_header(*v).to_owned();
-        exchanges.push(
+        push!(
             send(
                 fetcher,
                 Purpose::MalformedPayment,
@@ -153,7 +185,7 @@ pub async fn probe(
                 url,
                 vec![(header.clone(), MALFORMED_PAYMENT.into())],
             )
-            .await?,
+            .await?
         );
         let evm_exact = doc.get("accepts").and_then(Value::as_array).and_then(|a| {
             a.iter().find(|r| {
@@ -165,7 +197,7 @@ pub async fn probe(
         });
         if let Some(accepted) = evm_exact {
             let p = invalid_payment(*v, accepted, doc.get("resource"));
-            exchanges.push(
+            push!(
                 send(
                     fetcher,
                     Purpose::InvalidPayment,
@@ -173,7 +205,7 @@ pub async fn probe(
                     url,
                     vec![(header, encode_header(&p))],
                 )
-                .await?,
+                .await?
             );
         }
     }
@@ -183,5 +215,6 @@ pub async fn probe(
         x402_version: version,
         exchanges,
         findings,
+        throttled: None,
     })
 }
