@@ -371,6 +371,12 @@ impl Fetcher {
     /// Fetch, following redirects by hand, within the total timeout.
     pub async fn fetch(&self, request: FetchRequest) -> Result<FetchedResponse, FetchError> {
         let total = self.policy.total_timeout;
+        // Waiting for our own rate limit is not the server's time.
+        if let Some(limiter) = &self.limiter {
+            limiter
+                .wait(request.url.host_str().unwrap_or_default())
+                .await;
+        }
         match tokio::time::timeout(total, self.fetch_inner(request)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(total)),
@@ -385,7 +391,9 @@ impl Fetcher {
         let mut redirects = Vec::new();
         loop {
             self.check_url(&url)?;
-            if let Some(limiter) = &self.limiter {
+            if !redirects.is_empty()
+                && let Some(limiter) = &self.limiter
+            {
                 limiter.wait(url.host_str().unwrap_or_default()).await;
             }
             let m =

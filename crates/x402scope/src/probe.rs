@@ -21,9 +21,16 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub json: bool,
     /// A Bazaar discovery item (or a discovery response) to compare the live 402
-    /// with (drift) and to take the methods from.
+    /// with (drift) and to take the methods from. With --all: the resources to probe.
     #[arg(long, value_name = "FILE")]
     pub listing: Option<PathBuf>,
+    /// Probe every listed resource (the store's listing snapshots, or --listing)
+    /// on a schedule, and store runs and findings.
+    #[arg(long, conflicts_with = "url")]
+    pub all: bool,
+    /// With --all: one pass, then exit.
+    #[arg(long, requires = "all")]
+    pub once: bool,
 }
 
 pub fn fetch_policy(c: &ProbeConfig) -> FetchPolicy {
@@ -50,8 +57,11 @@ pub async fn run(
     args: ProbeArgs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
+    if args.all {
+        return run_all(config, &args, shutdown).await;
+    }
     let Some(url) = args.url.as_deref() else {
-        bail!("give a URL to probe");
+        bail!("give a URL to probe, or --all");
     };
     let parsed: url::Url = url.parse().with_context(|| format!("bad URL {url:?}"))?;
     let listing = match &args.listing {
@@ -104,6 +114,12 @@ pub fn human(r: &ProbeReport) -> String {
             e.response.latency_ms
         );
     }
+    if let Some(secs) = r.throttled {
+        let _ = writeln!(
+            s,
+            "throttled (HTTP 429/503, retry after {secs} s): not judged"
+        );
+    }
     let count = |sev| r.findings.iter().filter(|f| f.severity == sev).count();
     let must = count(Severity::Must);
     let _ = writeln!(
@@ -132,4 +148,155 @@ pub fn human(r: &ProbeReport) -> String {
         }
     );
     s
+}
+
+fn read_listings(path: &std::path::Path) -> anyhow::Result<Vec<Listing>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_listings(&text)
+        .with_context(|| format!("{} is not a Bazaar discovery item", path.display()))
+}
+
+/// The store's newest listing snapshots, one listing per resource.
+async fn store_listings(store: &x402scope_store::Store) -> anyhow::Result<Vec<Listing>> {
+    let snapshots = store.latest_listings().await?;
+    let mut out: Vec<Listing> = Vec::new();
+    for s in snapshots {
+        let methods = serde_json::from_str::<serde_json::Value>(&s.raw)
+            .ok()
+            .and_then(|raw| x402scope_probe::listing::listing_from_item(&raw, 0).ok())
+            .map(|l| l.methods)
+            .unwrap_or_else(|| vec!["GET".into()]);
+        let req = x402scope_probe::ListedRequirement {
+            scheme: s.scheme,
+            network: s.network,
+            amount: s.amount.to_string(),
+            asset: s.asset,
+            pay_to: s.pay_to,
+        };
+        match out.iter_mut().find(|l| l.resource == s.resource) {
+            Some(l) => {
+                if !l.accepts.contains(&req) {
+                    l.accepts.push(req);
+                }
+            }
+            None => out.push(Listing {
+                resource: s.resource,
+                methods,
+                accepts: vec![req],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn run_id(started_at: i64) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{started_at:x}-{nanos:08x}-{:x}-{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn run_all(
+    config: &Config,
+    args: &ProbeArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    use x402scope_probe::scheduler::{self, SchedulerConfig};
+    let url = &config.store.url.0;
+    let store = x402scope_store::open(url)
+        .await
+        .with_context(|| format!("cannot open the store at {url}"))?;
+    let targets = match &args.listing {
+        Some(path) => read_listings(path)?,
+        None => store_listings(&store).await?,
+    };
+    let p = &config.probe;
+    let per_minute = std::num::NonZeroU32::new(p.per_host_per_minute)
+        .context("probe.per_host_per_minute must be at least 1")?;
+    let limiter = std::sync::Arc::new(x402scope_probe::fetch::HostLimiter::per_minute(
+        per_minute,
+        Duration::from_millis(250),
+    ));
+    let fetcher = Fetcher::new(fetch_policy(p))?.with_limiter(limiter);
+    let sched = SchedulerConfig {
+        interval: Duration::from_secs(p.interval_secs),
+        concurrency: p.concurrency,
+        once: args.once,
+        ..SchedulerConfig::default()
+    };
+    tracing::info!(resources = targets.len(), once = args.once, "probing");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let task = tokio::spawn(scheduler::run(
+        fetcher,
+        targets,
+        sched,
+        x402scope_probe::Context::default(),
+        tx,
+        shutdown.clone(),
+    ));
+    let (mut runs, mut failing) = (0usize, 0usize);
+    while let Some(outcome) = rx.recv().await {
+        let (status_code, latency_ms) = outcome.status_and_latency();
+        let id = run_id(outcome.started_at);
+        let (error, findings) = match &outcome.result {
+            Ok(r) => (
+                r.throttled
+                    .map(|s| format!("throttled: retry after {s} s"))
+                    .unwrap_or_default(),
+                r.findings.clone(),
+            ),
+            Err(e) => (e.clone(), vec![]),
+        };
+        let must = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Must)
+            .count();
+        if must > 0 || outcome.result.is_err() {
+            failing += 1;
+        }
+        let findings = findings
+            .into_iter()
+            .map(|f| x402scope_store::ProbeFinding {
+                run_id: id.clone(),
+                rule_id: f.rule,
+                severity: f.severity.as_str().to_owned(),
+                message: f.message,
+                evidence: f.evidence.to_string(),
+            })
+            .collect::<Vec<_>>();
+        let n = findings.len();
+        store
+            .insert_probe_run(
+                x402scope_store::ProbeRun {
+                    id,
+                    url: outcome.listing.resource.clone(),
+                    started_at: outcome.started_at,
+                    status_code,
+                    latency_ms,
+                    error: error.clone(),
+                },
+                findings,
+            )
+            .await?;
+        runs += 1;
+        println!(
+            "{}  HTTP {status_code}  {latency_ms} ms  {n} findings ({must} must){}",
+            outcome.listing.resource,
+            if error.is_empty() {
+                String::new()
+            } else {
+                format!("  {error}")
+            }
+        );
+    }
+    task.await.context("the scheduler stopped")?;
+    println!("{runs} probe runs stored, {failing} failing");
+    Ok(ExitCode::SUCCESS)
 }

@@ -67,7 +67,7 @@ fn with_loopback() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("x402scope.toml"),
-        "[probe]\nallow_loopback = true\ntotal_timeout_secs = 5\n",
+        "[probe]\nallow_loopback = true\ntotal_timeout_secs = 5\nper_host_per_minute = 6000\n",
     )
     .unwrap();
     dir
@@ -149,4 +149,69 @@ fn without_the_switch_loopback_is_refused() {
         "{stderr}"
     );
     assert!(stderr.contains("loopback"), "{stderr}");
+}
+
+#[test]
+fn probe_all_once_stores_runs_and_findings_for_the_listed_resources() {
+    let good = seller(false);
+    let crashing = seller(true);
+    let dir = with_loopback();
+    let db = dir.path().join("x402scope.db");
+    let store_url = format!("sqlite://{}", db.display());
+    let out = x402scope(dir.path(), &["--store", &store_url, "migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Listing snapshots as the Bazaar crawler stores them.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = x402scope_store::StoreUrl::Sqlite(db.clone());
+    rt.block_on(async {
+        let store = x402scope_store::open(&url).await.unwrap();
+        let snapshot = |resource: &str, pay_to: &str| x402scope_store::ListingSnapshot {
+            source: "test".into(),
+            resource: resource.into(),
+            accept_index: 0,
+            snapshot_hash: format!("h-{resource}"),
+            observed_at: 1_700_000_000,
+            scheme: "exact".into(),
+            network: "eip155:84532".into(),
+            asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e".into(),
+            pay_to: pay_to.into(),
+            amount: x402scope_core::Amount::from_u64(1000),
+            raw: serde_json::json!({"resource": resource, "accepts": [{"outputSchema": {"input": {"method": "GET"}}}]}).to_string(),
+        };
+        store
+            .insert_listings(vec![
+                snapshot(&good, "0x90F79bf6EB2c4f870365E785982E1f101E93b906"),
+                snapshot(&crashing, "0x000000000000000000000000000000000000bEEF"),
+            ])
+            .await
+            .unwrap();
+    });
+    let out = x402scope(
+        dir.path(),
+        &["--store", &store_url, "probe", "--all", "--once"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("2 probe runs stored, 1 failing"),
+        "{stdout}"
+    );
+    rt.block_on(async {
+        let store = x402scope_store::open(&url).await.unwrap();
+        let runs = store.probe_runs(&good, 10).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status_code, 402);
+        assert_eq!(runs[0].error, "");
+        assert!(store.probe_findings(&runs[0].id).await.unwrap().is_empty());
+        let runs = store.probe_runs(&crashing, 10).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        let rules: Vec<String> = store
+            .probe_findings(&runs[0].id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rule_id)
+            .collect();
+        assert_eq!(rules, ["X402-D01", "X402-R18"]);
+    });
 }
