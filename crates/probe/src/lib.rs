@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod ip;
 pub mod listing;
 pub mod model;
+pub mod paid;
 pub mod probe;
 pub mod rules;
 pub mod scheduler;
