@@ -61,19 +61,31 @@ fn seller(path: &str, host: &str) -> Response {
         .body("{}")
 }
 
-fn discovery_json(n: usize) -> String {
-    let items: Vec<serde_json::Value> = (0..n)
-        .map(|i| {
-            serde_json::json!({"resource": format!("https://seller-{}.example.com/api/v1/resource/{i}", i % 5000),
-                "type": "http", "x402Version": 2, "lastUpdated": "2026-11-24T00:00:00Z",
-                "accepts": [{"scheme": "exact", "network": "eip155:8453", "amount": (1000 + i).to_string(),
-                    "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-                    "payTo": format!("0x{:040x}", i), "maxTimeoutSeconds": 300,
-                    "extra": {"name": "USD Coin", "version": "2"}}],
-                "extensions": {"bazaar": {"info": {"input": {"type": "http", "method": "GET"}}, "schema": {}}}})
-        })
-        .collect();
-    serde_json::json!({"x402Version": 2, "items": items}).to_string()
+fn discovery_item(i: usize) -> String {
+    format!(
+        r#"{{"resource":"https://seller-{}.example.com/api/v1/resource/{i}","type":"http","x402Version":2,"lastUpdated":"2026-11-24T00:00:00Z","accepts":[{{"scheme":"exact","network":"eip155:8453","amount":"{}","asset":"0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913","payTo":"0x{i:040x}","maxTimeoutSeconds":300,"extra":{{"name":"USD Coin","version":"2"}}}}],"extensions":{{"bazaar":{{"info":{{"input":{{"type":"http","method":"GET"}}}},"schema":{{}}}}}}}}"#,
+        i % 5000,
+        1000 + i
+    )
+}
+
+/// Heap and inline bytes a listing holds.
+fn listing_bytes(l: &Listing) -> usize {
+    std::mem::size_of::<Listing>()
+        + l.resource.capacity()
+        + l.methods.capacity() * std::mem::size_of::<String>()
+        + l.methods.iter().map(String::capacity).sum::<usize>()
+        + l.accepts.capacity() * std::mem::size_of::<x402scope_probe::ListedRequirement>()
+        + l.accepts
+            .iter()
+            .map(|a| {
+                a.scheme.capacity()
+                    + a.network.capacity()
+                    + a.amount.capacity()
+                    + a.asset.capacity()
+                    + a.pay_to.capacity()
+            })
+            .sum::<usize>()
 }
 
 fn main() {
@@ -82,19 +94,29 @@ fn main() {
         .build()
         .unwrap();
 
-    // ---- memory of 100k listings
-    let text = discovery_json(LISTINGS);
+    // ---- memory of 100k listings, parsed from one discovery response
+    let text = format!(
+        r#"{{"x402Version":2,"items":[{}]}}"#,
+        (0..LISTINGS)
+            .map(discovery_item)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let before = rss_kib();
+    let started = Instant::now();
     let listings = parse_listings(&text).unwrap();
+    let parse_secs = started.elapsed().as_secs_f64();
+    let peak = rss_kib();
+    let text_mib = text.len() as f64 / 1048576.0;
     drop(text);
-    let after = rss_kib();
+    let bytes: usize = listings.iter().map(listing_bytes).sum::<usize>()
+        + listings.capacity() * std::mem::size_of::<Listing>();
     println!(
-        "listings: {} parsed; RSS {} KiB -> {} KiB (+{} KiB, {:.0} B/listing, JSON text freed)",
+        "listings: {} parsed from a {:.1} MiB discovery response in {parse_secs:.2} s; held: {:.1} MiB ({:.0} B/listing); RSS {before} KiB before parsing, {peak} KiB after",
         listings.len(),
-        before,
-        after,
-        after.saturating_sub(before),
-        (after.saturating_sub(before) as f64 * 1024.0) / listings.len() as f64
+        text_mib,
+        bytes as f64 / 1048576.0,
+        bytes as f64 / listings.len() as f64,
     );
     drop(listings);
 
