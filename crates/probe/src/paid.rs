@@ -6,9 +6,10 @@
 //! EVM `exact` with EIP-3009 only (the reference default), for v2
 //! (`PAYMENT-SIGNATURE`) and v1 (`X-PAYMENT`).
 
-use alloy::primitives::{Address, B256, U256};
+pub use alloy::primitives::U256;
+use alloy::primitives::{Address, B256};
 use alloy::signers::SignerSync;
-use alloy::signers::local::PrivateKeySigner;
+pub use alloy::signers::local::PrivateKeySigner;
 use alloy::sol;
 use alloy::sol_types::{SolStruct, eip712_domain};
 use serde::{Deserialize, Serialize};

@@ -63,6 +63,39 @@ pub struct ProbeConfig {
     /// Scheduler: resources probed at once.
     #[serde(default = "default_probe_concurrency")]
     pub concurrency: usize,
+    /// The opt-in paid probe (`x402scope probe URL --pay`). Absent: never pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid: Option<PaidProbeConfig>,
+}
+
+/// `[probe.paid]`: the key that pays and the hard caps, in atomic units of the
+/// paid asset (per network and asset), enforced from the store's ledger.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PaidProbeConfig {
+    /// 0x-prefixed secp256k1 private key. Printed redacted.
+    pub private_key: SecretString,
+    /// Cap over the last 24 hours, e.g. "10000" (0.01 USDC).
+    pub max_per_day: String,
+    /// Cap over all time.
+    pub max_total: String,
+}
+
+/// A secret: read normally, always serialised as `<redacted>`.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
 }
 
 impl Default for ProbeConfig {
@@ -75,6 +108,7 @@ impl Default for ProbeConfig {
             interval_secs: default_probe_interval(),
             per_host_per_minute: default_probe_per_host(),
             concurrency: default_probe_concurrency(),
+            paid: None,
         }
     }
 }

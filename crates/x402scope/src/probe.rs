@@ -31,6 +31,10 @@ pub struct ProbeArgs {
     /// With --all: one pass, then exit.
     #[arg(long, requires = "all")]
     pub once: bool,
+    /// Also pay for URL once with [probe.paid] (opt-in, capped), check the
+    /// settlement header and that a replay is refused.
+    #[arg(long, requires = "url")]
+    pub pay: bool,
 }
 
 pub fn fetch_policy(c: &ProbeConfig) -> FetchPolicy {
@@ -78,6 +82,9 @@ pub async fn run(
         None => None,
     };
     let fetcher = Fetcher::new(fetch_policy(&config.probe))?;
+    if args.pay {
+        return run_paid(config, &fetcher, &parsed, args.json, shutdown).await;
+    }
     let ctx = x402scope_probe::Context::default();
     let report = tokio::select! {
         r = x402scope_probe::probe(&fetcher, &parsed, listing.as_ref(), &ctx) => r?,
@@ -299,4 +306,88 @@ async fn run_all(
     task.await.context("the scheduler stopped")?;
     println!("{runs} probe runs stored, {failing} failing");
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_paid(
+    config: &Config,
+    fetcher: &Fetcher,
+    url: &url::Url,
+    json: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    use x402scope_probe::paid::{PaidProbe, PrivateKeySigner, SpendCaps, U256};
+    let paid = config
+        .probe
+        .paid
+        .as_ref()
+        .context("--pay needs a [probe.paid] section (private_key, max_per_day, max_total)")?;
+    let signer: PrivateKeySigner =
+        paid.private_key.0.parse().map_err(|_| {
+            anyhow::anyhow!("probe.paid.private_key is not a secp256k1 private key")
+        })?;
+    let cap = |name: &str, v: &str| {
+        v.parse::<U256>()
+            .with_context(|| format!("probe.paid.{name} {v:?} is not an integer"))
+    };
+    let caps = SpendCaps {
+        per_day: cap("max_per_day", &paid.max_per_day)?,
+        total: cap("max_total", &paid.max_total)?,
+    };
+    let store_url = &config.store.url.0;
+    let store = x402scope_store::open(store_url)
+        .await
+        .with_context(|| format!("cannot open the store at {store_url}"))?;
+    let probe = PaidProbe::new(signer, caps, store);
+    let report = tokio::select! {
+        r = probe.pay(fetcher, url) => r?,
+        () = shutdown.cancelled() => bail!("interrupted"),
+    };
+    let must = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Must)
+        .count();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "paid probe {} (x402 v{}) as {}",
+            report.url,
+            report.x402_version,
+            probe.payer()
+        );
+        for e in &report.exchanges {
+            println!(
+                "  {:<8} HTTP {}  {} ms",
+                format!("{:?}", e.purpose),
+                e.status(),
+                e.response.latency_ms
+            );
+        }
+        println!(
+            "settlement: {}",
+            report.transaction.as_deref().unwrap_or("none reported")
+        );
+        for f in &report.findings {
+            println!(
+                "  {:<7} {}  {}",
+                f.severity.as_str().to_uppercase(),
+                f.rule,
+                f.message
+            );
+        }
+        println!(
+            "result: {}",
+            if must > 0 {
+                format!("FAIL ({must} MUST)")
+            } else {
+                "PASS".into()
+            }
+        );
+    }
+    Ok(if must > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -215,3 +215,46 @@ fn probe_all_once_stores_runs_and_findings_for_the_listed_resources() {
         assert_eq!(rules, ["X402-D01", "X402-R18"]);
     });
 }
+
+#[test]
+fn probe_pay_pays_once_against_the_reference_stack_then_the_cap_refuses() {
+    let stack = x402scope_testkit::x402::X402Stack::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x402scope.db");
+    let price = stack.info.price_atomic.clone().unwrap();
+    std::fs::write(
+        dir.path().join("x402scope.toml"),
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[probe]\nallow_loopback = true\ntotal_timeout_secs = 30\n\n[probe.paid]\nprivate_key = \"{}\"\nmax_per_day = \"{price}\"\nmax_total = \"{}\"\n",
+            db.display(),
+            stack.info.accounts.payer.key,
+            price.parse::<u64>().unwrap() * 10
+        ),
+    )
+    .unwrap();
+    assert!(x402scope(dir.path(), &["migrate"]).status.success());
+    // The key never appears in `config check`.
+    let out = x402scope(dir.path(), &["config", "check"]);
+    let printed = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !printed.contains(&stack.info.accounts.payer.key),
+        "{printed}"
+    );
+    assert!(printed.contains("<redacted>"), "{printed}");
+
+    let url = stack.paid_url().unwrap();
+    let out = x402scope(dir.path(), &["probe", url, "--pay"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("Paid     HTTP 200"), "{stdout}");
+    assert!(stdout.contains("settlement: 0x"), "{stdout}");
+    assert!(!stdout.contains("Replay   HTTP 200"), "{stdout}");
+    assert!(stdout.contains("result: PASS"), "{stdout}");
+
+    // The daily cap allows exactly one payment: the ledger in the store says so.
+    let out = x402scope(dir.path(), &["probe", url, "--pay"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(stderr.contains("would exceed the daily cap"), "{stderr}");
+}
