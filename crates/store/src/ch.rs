@@ -27,7 +27,7 @@ use crate::sqlite::{now, refuse_newer, sort_top};
 use crate::{StoreError, StoreUrl};
 
 /// `Decimal(38,0)` arrives as i128; amounts are never negative.
-fn u256_from_i128(v: i128, column: &'static str) -> Result<Amount, StoreError> {
+pub(crate) fn u256_from_i128(v: i128, column: &'static str) -> Result<Amount, StoreError> {
     u128::try_from(v)
         .map(|u| Amount(alloy_primitives::U256::from(u)))
         .map_err(|_| StoreError::Corrupt {
@@ -106,7 +106,7 @@ fn amount_i128(a: &Amount, column: &'static str) -> Result<i128, StoreError> {
         .ok_or_else(|| StoreError::Invalid(format!("{column} {a} exceeds Decimal(38,0)")))
 }
 
-fn time_u32(t: i64, column: &'static str) -> Result<u32, StoreError> {
+pub(crate) fn time_u32(t: i64, column: &'static str) -> Result<u32, StoreError> {
     u32::try_from(t)
         .map_err(|_| StoreError::Invalid(format!("{column} {t} is outside DateTime's range")))
 }
@@ -195,19 +195,19 @@ struct SignerRow {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-struct ListingRow {
-    source: String,
-    resource: String,
-    accept_index: u32,
-    snapshot_hash: String,
-    observed_at: u32,
-    scheme: String,
-    network: String,
-    asset: String,
-    pay_to: String,
-    amount: i128,
-    raw: String,
-    version: u64,
+pub(crate) struct ListingRow {
+    pub(crate) source: String,
+    pub(crate) resource: String,
+    pub(crate) accept_index: u32,
+    pub(crate) snapshot_hash: String,
+    pub(crate) observed_at: u32,
+    pub(crate) scheme: String,
+    pub(crate) network: String,
+    pub(crate) asset: String,
+    pub(crate) pay_to: String,
+    pub(crate) amount: i128,
+    pub(crate) raw: String,
+    pub(crate) version: u64,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ mod ch_kyt;
 pub mod kyt;
 mod migrate;
 pub mod model;
+mod probe;
 mod sqlite;
 mod sqlite_kyt;
 mod url;
@@ -28,6 +29,7 @@ mod url;
 pub use kyt::*;
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;
+pub use probe::ProbeSpend;
 pub use url::{StoreUrl, StoreUrlError};
 
 /// Why a store operation failed.

@@ -22,6 +22,11 @@ const SQLITE: &[Migration] = &[
         name: "0002_kyt",
         sql: include_str!("../../../migrations/sqlite/0002_kyt.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_probe",
+        sql: include_str!("../../../migrations/sqlite/0003_probe.sql"),
+    },
 ];
 
 const CLICKHOUSE: &[Migration] = &[
@@ -34,6 +39,11 @@ const CLICKHOUSE: &[Migration] = &[
         version: 2,
         name: "0002_kyt",
         sql: include_str!("../../../migrations/clickhouse/0002_kyt.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_probe",
+        sql: include_str!("../../../migrations/clickhouse/0003_probe.sql"),
     },
 ];
 
@@ -90,9 +100,14 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_from_one() {
+        // Numbers are handed out per feature branch, so a branch may have gaps;
+        // they must start at 1 and strictly increase.
         for backend in ["sqlite", "clickhouse"] {
-            for (i, m) in migrations(backend).iter().enumerate() {
-                assert_eq!(m.version as usize, i + 1, "{backend}");
+            assert_eq!(migrations(backend)[0].version, 1, "{backend}");
+            for pair in migrations(backend).windows(2) {
+                assert!(pair[0].version < pair[1].version, "{backend}");
+            }
+            for m in migrations(backend) {
                 assert!(
                     m.name.starts_with(&format!("{:04}_", m.version)),
                     "{backend}"

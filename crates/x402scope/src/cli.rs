@@ -60,6 +60,12 @@ pub enum Command {
     /// KYT: sanctions lists, screening, case hash-chain checks, reviewer keys.
     #[command(subcommand)]
     Screen(crate::screen::ScreenCommand),
+    /// Check an x402 resource against the protocol's compliance checklist.
+    ///
+    /// Sends an unpaid request per listed method, repeats it, then a malformed and
+    /// an unverifiable payment, and reports each broken rule (X402-R01…; X402-D01…
+    /// for drift from a Bazaar listing). Exits 1 when any MUST rule fails.
+    Probe(crate::probe::ProbeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +163,7 @@ async fn dispatch(
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Probe(args) => crate::probe::run(&loaded.config, args, shutdown).await,
         Command::Migrate => {
             let url = &loaded.config.store.url.0;
             tracing::info!(store = %url, "migrating");

@@ -34,6 +34,102 @@ pub struct Config {
     /// default: Base mainnet through its public RPC.
     #[serde(default)]
     pub chains: BTreeMap<String, EvmChainConfig>,
+    /// The 402 compliance probe (`x402scope probe`).
+    #[serde(default)]
+    pub probe: ProbeConfig,
+}
+
+/// `[probe]`: limits of the SSRF-safe fetcher and the scheduler's politeness.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Allow probing 127.0.0.0/8 and ::1. Off by default; for local testing only.
+    #[serde(default)]
+    pub allow_loopback: bool,
+    #[serde(default = "default_probe_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// For one fetch, redirects and body included.
+    #[serde(default = "default_probe_total_timeout")]
+    pub total_timeout_secs: u64,
+    /// Body cap, counted after decompression.
+    #[serde(default = "default_probe_max_body")]
+    pub max_body_bytes: usize,
+    /// Scheduler: seconds between two probes of one resource (jittered ±20 %).
+    #[serde(default = "default_probe_interval")]
+    pub interval_secs: u64,
+    /// Scheduler: requests per minute to one host.
+    #[serde(default = "default_probe_per_host")]
+    pub per_host_per_minute: u32,
+    /// Scheduler: resources probed at once.
+    #[serde(default = "default_probe_concurrency")]
+    pub concurrency: usize,
+    /// The opt-in paid probe (`x402scope probe URL --pay`). Absent: never pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid: Option<PaidProbeConfig>,
+}
+
+/// `[probe.paid]`: the key that pays and the hard caps, in atomic units of the
+/// paid asset (per network and asset), enforced from the store's ledger.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PaidProbeConfig {
+    /// 0x-prefixed secp256k1 private key. Printed redacted.
+    pub private_key: SecretString,
+    /// Cap over the last 24 hours, e.g. "10000" (0.01 USDC).
+    pub max_per_day: String,
+    /// Cap over all time.
+    pub max_total: String,
+}
+
+/// A secret: read normally, always serialised as `<redacted>`.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            allow_loopback: false,
+            connect_timeout_secs: default_probe_connect_timeout(),
+            total_timeout_secs: default_probe_total_timeout(),
+            max_body_bytes: default_probe_max_body(),
+            interval_secs: default_probe_interval(),
+            per_host_per_minute: default_probe_per_host(),
+            concurrency: default_probe_concurrency(),
+            paid: None,
+        }
+    }
+}
+
+fn default_probe_connect_timeout() -> u64 {
+    5
+}
+fn default_probe_total_timeout() -> u64 {
+    15
+}
+fn default_probe_max_body() -> usize {
+    1024 * 1024
+}
+fn default_probe_interval() -> u64 {
+    3600
+}
+fn default_probe_per_host() -> u32 {
+    30
+}
+fn default_probe_concurrency() -> usize {
+    16
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod index;
 mod screen;
+mod probe;
 mod shutdown;
 
 use std::process::ExitCode;
