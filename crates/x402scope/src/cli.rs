@@ -57,6 +57,16 @@ pub enum Command {
     ///
     /// Refuses a database that a newer x402scope has migrated.
     Migrate,
+    /// Receive signed settlement webhooks ([webhooks] in the config).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Serve POST /webhooks/{source}: store each signed delivery before replying,
+    /// and turn stored deliveries into claims in the background.
+    Serve(crate::webhooks::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +147,10 @@ async fn dispatch(
     match command {
         Command::Index(IndexCommand::Evm(args)) => {
             crate::index::run(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Webhooks(WebhooksCommand::Serve(args)) => {
+            crate::webhooks::serve(&loaded.config, args, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { .. }) => {

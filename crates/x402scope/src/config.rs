@@ -34,6 +34,9 @@ pub struct Config {
     /// default: Base mainnet through its public RPC.
     #[serde(default)]
     pub chains: BTreeMap<String, EvmChainConfig>,
+    /// Signed settlement webhooks (`x402scope webhooks serve`).
+    #[serde(default)]
+    pub webhooks: x402scope_ingest::webhooks::WebhooksConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod index;
 mod shutdown;
+mod webhooks;
 
 use std::process::ExitCode;
 
