@@ -2,8 +2,10 @@
 //!
 //! - [`webhooks`]: `POST /webhooks/{source}`, signed deliveries stored durably
 //!   before the reply, then normalised into claims ([`events`]).
+//! - [`crawler`]: the Bazaar discovery crawler and the `/supported` refresh.
 //! - [`signature`]: Standard Webhooks and Hook0 (CDP) signatures.
 
+pub mod crawler;
 pub mod events;
 pub mod signature;
 pub mod webhooks;

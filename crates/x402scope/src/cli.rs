@@ -47,6 +47,9 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Crawl facilitators' Bazaar discovery lists and refresh their /supported
+    /// kinds and signers ([crawl] in the config).
+    Crawl(crate::crawl::CrawlArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -147,6 +150,10 @@ async fn dispatch(
     match command {
         Command::Index(IndexCommand::Evm(args)) => {
             crate::index::run(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Crawl(args) => {
+            crate::crawl::run(&loaded.config, args, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Webhooks(WebhooksCommand::Serve(args)) => {

@@ -37,6 +37,9 @@ pub struct Config {
     /// Signed settlement webhooks (`x402scope webhooks serve`).
     #[serde(default)]
     pub webhooks: x402scope_ingest::webhooks::WebhooksConfig,
+    /// The Bazaar crawler and `/supported` refresh (`x402scope crawl`).
+    #[serde(default)]
+    pub crawl: x402scope_ingest::crawler::CrawlConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

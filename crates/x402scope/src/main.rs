@@ -6,6 +6,7 @@
 
 mod cli;
 mod config;
+mod crawl;
 mod index;
 mod shutdown;
 mod webhooks;
