@@ -7,8 +7,8 @@
 //!   of its content, so an unchanged entry is stored once and a change (price,
 //!   payTo, …) adds a version: the store keeps the history.
 //! - [`Crawler::refresh_supported`]: `GET {facilitator}/supported`; its kinds are
-//!   reported and its signers recorded with first/last seen dates in the
-//!   registry that the indexers read.
+//!   kinds and signers are recorded with first/last seen dates (the signers in
+//!   the registry that the indexers read).
 //!
 //! Requests to one host are spaced by a per-host rate limit, and a 429 is
 //! honoured: the crawler waits for `Retry-After` (seconds or an HTTP date) and
@@ -25,7 +25,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use x402scope_core::Amount;
-use x402scope_store::{ListingSnapshot, Signer, Store, StoreError};
+use x402scope_store::{FacilitatorKind, ListingSnapshot, Signer, Store, StoreError};
 
 use crate::events::{normalise_address, normalise_network};
 
@@ -406,6 +406,21 @@ impl Crawler {
             .collect();
         if !signers.is_empty() {
             self.store.record_signers(signers).await?;
+        }
+        let kinds: Vec<FacilitatorKind> = report
+            .kinds
+            .iter()
+            .map(|k| FacilitatorKind {
+                facilitator_id: target.id.clone(),
+                x402_version: u16::try_from(k.x402_version).unwrap_or(0),
+                scheme: k.scheme.clone(),
+                network: k.network.clone(),
+                first_seen: now,
+                last_seen: now,
+            })
+            .collect();
+        if !kinds.is_empty() {
+            self.store.record_kinds(kinds).await?;
         }
         Ok(report)
     }

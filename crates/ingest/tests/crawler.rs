@@ -258,4 +258,12 @@ async fn supported_refresh_records_the_reference_facilitators_signer_with_dates(
     assert_eq!((s.first_seen, s.last_seen), (1_000, 5_000));
     assert_eq!(s.source, "supported");
     assert!(s.network.starts_with("eip155:"));
+    let kinds = store.kinds().await.expect("kinds");
+    let k = kinds
+        .iter()
+        .find(|k| {
+            k.facilitator_id == "reference" && k.scheme == "exact" && k.network == "eip155:84532"
+        })
+        .expect("the exact kind is recorded");
+    assert_eq!((k.first_seen, k.last_seen), (1_000, 5_000), "dated history");
 }

@@ -11,17 +11,31 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_facilitator_kinds",
+        sql: include_str!("../../../migrations/sqlite/0006_facilitator_kinds.sql"),
+    },
+];
 
-const CLICKHOUSE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../../migrations/clickhouse/0001_initial.sql"),
-}];
+const CLICKHOUSE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../../migrations/clickhouse/0001_initial.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_facilitator_kinds",
+        sql: include_str!("../../../migrations/clickhouse/0006_facilitator_kinds.sql"),
+    },
+];
 
 /// The migrations of a backend (`sqlite` or `clickhouse`), in order.
 pub fn migrations(backend: &str) -> &'static [Migration] {
