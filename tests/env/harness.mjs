@@ -114,6 +114,13 @@ const facilitatorUrl = await listen(facApp);
 // The reference resource server: GET /weather costs $0.001 in test USDC.
 const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitatorUrl }))
   .register(NETWORK, new ExactEvmServerScheme());
+// Opt-in: --webhook-url URL --webhook-secret whsec_… posts signed settlement
+// events to x402scope with the seller snippet.
+if (arg("--webhook-url")) {
+  const { x402scopeWebhook } = await import("../../snippets/x402scope-webhook.mjs");
+  const hooks = x402scopeWebhook({ url: arg("--webhook-url"), secret: arg("--webhook-secret"), facilitator: facilitatorUrl });
+  resourceServer.onAfterSettle(hooks.onAfterSettle).onSettleFailure(hooks.onSettleFailure);
+}
 const app = express();
 app.use(paymentMiddleware({
   "GET /weather": { accepts: { scheme: "exact", price: PRICE, network: NETWORK, payTo: accounts.payee.address },

@@ -195,6 +195,17 @@ struct SignerRow {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct KindRow {
+    facilitator_id: String,
+    x402_version: u16,
+    scheme: String,
+    network: String,
+    first_seen: u32,
+    last_seen: u32,
+    version: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
 pub(crate) struct ListingRow {
     pub(crate) source: String,
     pub(crate) resource: String,
@@ -726,6 +737,56 @@ impl ClickHouseStore {
             });
         }
         self.insert_all("facilitator_signers", &rows).await
+    }
+
+    pub async fn record_kinds(&self, items: Vec<FacilitatorKind>) -> Result<(), StoreError> {
+        let existing = self.kinds().await?;
+        let version = next_version();
+        let mut rows = Vec::with_capacity(items.len());
+        for k in items {
+            let (mut first, mut last) = (k.first_seen, k.last_seen);
+            if let Some(e) = existing.iter().find(|e| {
+                e.facilitator_id == k.facilitator_id
+                    && e.x402_version == k.x402_version
+                    && e.scheme == k.scheme
+                    && e.network == k.network
+            }) {
+                first = first.min(e.first_seen);
+                last = last.max(e.last_seen);
+            }
+            rows.push(KindRow {
+                facilitator_id: k.facilitator_id,
+                x402_version: k.x402_version,
+                scheme: k.scheme,
+                network: k.network,
+                first_seen: time_u32(first, "first_seen")?,
+                last_seen: time_u32(last, "last_seen")?,
+                version,
+            });
+        }
+        self.insert_all("facilitator_kinds", &rows).await
+    }
+
+    pub async fn kinds(&self) -> Result<Vec<FacilitatorKind>, StoreError> {
+        let rows: Vec<KindRow> = self
+            .client
+            .query(
+                "SELECT facilitator_id, x402_version, scheme, network, toUInt32(first_seen), toUInt32(last_seen), version
+                 FROM facilitator_kinds FINAL ORDER BY facilitator_id, x402_version, scheme, network",
+            )
+            .fetch_all()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| FacilitatorKind {
+                facilitator_id: r.facilitator_id,
+                x402_version: r.x402_version,
+                scheme: r.scheme,
+                network: r.network,
+                first_seen: i64::from(r.first_seen),
+                last_seen: i64::from(r.last_seen),
+            })
+            .collect())
     }
 
     pub async fn signers(&self) -> Result<Vec<Signer>, StoreError> {

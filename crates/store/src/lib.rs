@@ -183,6 +183,17 @@ impl Store {
         dispatch!(self, s => s.signers().await)
     }
 
+    /// Record /supported kinds; a known kind keeps its first_seen and gets the
+    /// later last_seen.
+    pub async fn record_kinds(&self, items: Vec<FacilitatorKind>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.record_kinds(items).await)
+    }
+
+    /// Every kind ever seen, by (facilitator_id, x402_version, scheme, network).
+    pub async fn kinds(&self) -> Result<Vec<FacilitatorKind>, StoreError> {
+        dispatch!(self, s => s.kinds().await)
+    }
+
     // ---- listings ----
 
     pub async fn insert_listings(&self, items: Vec<ListingSnapshot>) -> Result<(), StoreError> {

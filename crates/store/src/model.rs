@@ -78,6 +78,18 @@ pub struct Signer {
     pub source: String,
 }
 
+/// A payment kind a facilitator's `/supported` listed, with when it was first
+/// and last seen. Natural key: (facilitator_id, x402_version, scheme, network).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacilitatorKind {
+    pub facilitator_id: String,
+    pub x402_version: u16,
+    pub scheme: String,
+    pub network: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
 /// One `accepts` entry of a Bazaar listing, as observed at a time.
 /// Natural key: (source, resource, accept_index, snapshot_hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -405,6 +405,51 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn record_kinds(&self, items: Vec<FacilitatorKind>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO facilitator_kinds (facilitator_id, x402_version, scheme, network, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (facilitator_id, x402_version, scheme, network) DO UPDATE SET
+                    first_seen = min(first_seen, excluded.first_seen),
+                    last_seen = max(last_seen, excluded.last_seen)",
+            )?;
+            for k in &items {
+                stmt.execute(params![
+                    k.facilitator_id,
+                    k.x402_version,
+                    k.scheme,
+                    k.network,
+                    k.first_seen,
+                    k.last_seen
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn kinds(&self) -> Result<Vec<FacilitatorKind>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT facilitator_id, x402_version, scheme, network, first_seen, last_seen
+                 FROM facilitator_kinds ORDER BY facilitator_id, x402_version, scheme, network",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(FacilitatorKind {
+                    facilitator_id: r.get(0)?,
+                    x402_version: r.get(1)?,
+                    scheme: r.get(2)?,
+                    network: r.get(3)?,
+                    first_seen: r.get(4)?,
+                    last_seen: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     // ---- listings ----
 
     pub async fn insert_listings(&self, items: Vec<ListingSnapshot>) -> Result<(), StoreError> {

@@ -87,15 +87,25 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 impl X402Stack {
     /// anvil, the token and the reference facilitator and server.
     pub fn start() -> Result<Self, TestkitError> {
-        Self::start_with(false)
+        Self::start_with(false, &[])
+    }
+
+    /// Like [`X402Stack::start`], with the seller snippet
+    /// (`snippets/x402scope-webhook.mjs`) posting signed settlement events to
+    /// `webhook_url` with the Standard Webhooks secret `secret` (`whsec_…`).
+    pub fn start_with_webhook(webhook_url: &str, secret: &str) -> Result<Self, TestkitError> {
+        Self::start_with(
+            false,
+            &["--webhook-url", webhook_url, "--webhook-secret", secret],
+        )
     }
 
     /// anvil and the token only (no facilitator, no server): cheaper, for chain tests.
     pub fn start_chain_only() -> Result<Self, TestkitError> {
-        Self::start_with(true)
+        Self::start_with(true, &[])
     }
 
-    fn start_with(chain_only: bool) -> Result<Self, TestkitError> {
+    fn start_with(chain_only: bool, extra: &[&str]) -> Result<Self, TestkitError> {
         let anvil_bin = anvil_path()?;
         // A free port can be taken between our probe and anvil's bind: retry.
         let mut last_err = None;
@@ -113,6 +123,7 @@ impl X402Stack {
             if chain_only {
                 cmd.arg("--chain-only");
             }
+            cmd.args(extra);
             let mut harness = OwnedChild::spawn("x402 harness (node tests/env/harness.mjs)", cmd)?;
             match harness.first_line(START_TIMEOUT) {
                 Ok(line) => {

@@ -47,6 +47,9 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Crawl facilitators' Bazaar discovery lists and refresh their /supported
+    /// kinds and signers ([crawl] in the config).
+    Crawl(crate::crawl::CrawlArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -66,6 +69,16 @@ pub enum Command {
     /// an unverifiable payment, and reports each broken rule (X402-R01…; X402-D01…
     /// for drift from a Bazaar listing). Exits 1 when any MUST rule fails.
     Probe(crate::probe::ProbeArgs),
+    /// Receive signed settlement webhooks ([webhooks] in the config).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Serve POST /webhooks/{source}: store each signed delivery before replying,
+    /// and turn stored deliveries into claims in the background.
+    Serve(crate::webhooks::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +162,14 @@ async fn dispatch(
             Ok(ExitCode::SUCCESS)
         }
         Command::Screen(command) => crate::screen::run(&loaded.config, command).await,
+        Command::Crawl(args) => {
+            crate::crawl::run(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Webhooks(WebhooksCommand::Serve(args)) => {
+            crate::webhooks::serve(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Check { .. }) => {
             let source = loaded.file.as_ref().map_or_else(
                 || "no file (defaults and environment)".to_owned(),

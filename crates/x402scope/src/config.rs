@@ -37,6 +37,12 @@ pub struct Config {
     /// The 402 compliance probe (`x402scope probe`).
     #[serde(default)]
     pub probe: ProbeConfig,
+    /// Signed settlement webhooks (`x402scope webhooks serve`).
+    #[serde(default)]
+    pub webhooks: x402scope_ingest::webhooks::WebhooksConfig,
+    /// The Bazaar crawler and `/supported` refresh (`x402scope crawl`).
+    #[serde(default)]
+    pub crawl: x402scope_ingest::crawler::CrawlConfig,
 }
 
 /// `[probe]`: limits of the SSRF-safe fetcher and the scheduler's politeness.

@@ -6,10 +6,12 @@
 
 mod cli;
 mod config;
+mod crawl;
 mod index;
 mod screen;
 mod probe;
 mod shutdown;
+mod webhooks;
 
 use std::process::ExitCode;
 
