@@ -57,6 +57,13 @@ pub enum Command {
     ///
     /// Refuses a database that a newer x402scope has migrated.
     Migrate,
+    /// Run everything in one process: an indexer per configured chain and the web
+    /// server (dashboard, /api/v1, /healthz, /metrics), each part switchable in [serve].
+    ///
+    /// With no configuration: Base mainnet through its public RPC, the SQLite store
+    /// ./x402scope.db, and http://127.0.0.1:8402. An unreachable source is shown and
+    /// retried; the web server keeps serving. Ctrl-C stops every part gracefully.
+    Serve(crate::serve::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +144,10 @@ async fn dispatch(
     match command {
         Command::Index(IndexCommand::Evm(args)) => {
             crate::index::run(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            crate::serve::run(&loaded.config, args, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { .. }) => {

@@ -7,6 +7,7 @@
 mod cli;
 mod config;
 mod index;
+mod serve;
 mod shutdown;
 
 use std::process::ExitCode;
