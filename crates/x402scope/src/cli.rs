@@ -47,6 +47,9 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Benchmark helpers: plant a synthetic dataset in the store.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -144,6 +147,10 @@ async fn dispatch(
     match command {
         Command::Index(IndexCommand::Evm(args)) => {
             crate::index::run(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(command) => {
+            crate::bench::run(&loaded.config, command).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
