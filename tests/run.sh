@@ -26,7 +26,7 @@ step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "system packages"
-APT_PKGS=(clickhouse-server clickhouse-client curl)
+APT_PKGS=(clickhouse-server clickhouse-client curl chromium chromium-driver)
 MISSING=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
