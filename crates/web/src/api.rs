@@ -61,7 +61,29 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(reject_empty_values))
         .fallback(not_found)
+}
+
+/// The API refuses `name=` (an empty value): leave the parameter out instead.
+/// (Pages accept blank form fields as absent.)
+async fn reject_empty_values(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(q) = req.uri().query() {
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if v.is_empty() {
+                let k = percent_encoding::percent_decode_str(k).decode_utf8_lossy();
+                return ApiError(WebError::bad(format!(
+                    "`{k}`: empty value (leave the parameter out instead)"
+                )))
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

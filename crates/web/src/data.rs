@@ -395,13 +395,9 @@ pub async fn transactions(
     let max = given(&q.max_amount)
         .map(|a| validate::amount("max_amount", a))
         .transpose()?;
-    if let (Some(lo), Some(hi)) = (min, max)
-        && lo > hi
-    {
-        return Err(WebError::bad(format!(
-            "`min_amount` ({lo}) is larger than `max_amount` ({hi})"
-        )));
-    }
+    // An empty amount or time range is a valid question with no answer.
+    let empty = matches!((min, max), (Some(lo), Some(hi)) if lo > hi)
+        || matches!((from, to), (Some(f), Some(t)) if f >= t);
     let cursor = given(&q.cursor).map(validate::cursor).transpose()?;
     let filter = Filter {
         from,
@@ -413,6 +409,13 @@ pub async fn transactions(
         ..Filter::default()
     };
     let key = format!("tx|{filter:?}|{resource:?}|{min:?}|{max:?}|{cursor:?}|{limit}");
+    if empty {
+        let none = TxListData {
+            items: Vec::new(),
+            next: None,
+        };
+        return Ok((std::sync::Arc::new(none), format));
+    }
     let st = state.clone();
     let data = state
         .cache()
@@ -996,7 +999,7 @@ pub async fn resources(state: &AppState) -> Result<std::sync::Arc<ResourcesData>
 #[serde(deny_unknown_fields)]
 pub struct ProbeQuery {
     /// The probed endpoint.
-    #[param(pattern = "^https?://[^\\s]{1,2040}$")]
+    #[param(required = true, pattern = "^https?://[^\\s]{1,2040}$")]
     pub url: Option<String>,
 }
 
@@ -1052,7 +1055,7 @@ pub async fn probe_report(
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// An address, a tx hash or signature, a resource URL, or a facilitator id or name.
-    #[param(min_length = 1, max_length = 256)]
+    #[param(required = true, min_length = 1, max_length = 256, pattern = "\\S")]
     pub q: Option<String>,
 }
 

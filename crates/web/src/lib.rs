@@ -5,7 +5,7 @@
 //! Every page has one data function in [`data`]; the page and its API endpoint
 //! both call it, so they cannot disagree. Lists also export CSV.
 //!
-//! ```ignore
+//! ```text
 //! let app = x402scope_web::app(state, extra_router);
 //! x402scope_web::serve(listener, app, cancel).await?;
 //! ```
