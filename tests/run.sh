@@ -26,7 +26,7 @@ step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "system packages"
-APT_PKGS=(clickhouse-server clickhouse-client curl)
+APT_PKGS=(clickhouse-server clickhouse-client curl chromium chromium-driver)
 MISSING=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
@@ -59,6 +59,14 @@ if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.versio
   echo "chdb-core $CHDB_VERSION already installed"
 else
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "chdb-core==$CHDB_VERSION"
+fi
+
+step "schemathesis (PyPI), for the API contract run"
+SCHEMATHESIS_VERSION=4.32.5
+if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$SCHEMATHESIS_VERSION')" 2>/dev/null; then
+  echo "schemathesis $SCHEMATHESIS_VERSION already installed"
+else
+  "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
 step "shared ClickHouse server"
@@ -103,6 +111,21 @@ X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" \
 X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-kyt --test store -- clickhouse
 unset X402SCOPE_TEST_CLICKHOUSE_COMPRESSION
 kill "$SHIM_PID" 2>/dev/null || true; SHIM_PID=
+
+step "schemathesis against serve's OpenAPI document (/api/v1/openapi.json)"
+ST_DIR=$(mktemp -d -t x402scope-st.XXXXXX)
+ST_PORT=$(free_port)
+"$CARGO_TARGET_DIR/debug/x402scope" --store "sqlite://$ST_DIR/st.db" bench seed --rows 20000
+X402SCOPE_SERVE__INDEXERS=false X402SCOPE_SERVE__RATE_LIMIT_PER_SECOND=0 \
+  "$CARGO_TARGET_DIR/debug/x402scope" --store "sqlite://$ST_DIR/st.db" --log-level warn \
+  serve --listen "127.0.0.1:$ST_PORT" > "$ST_DIR/serve.log" 2>&1 &
+ST_SERVE_PID=$!
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$ST_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+ST_RC=0
+"$VENV/bin/st" run "http://127.0.0.1:$ST_PORT/api/v1/openapi.json" --max-examples 30 --seed 1 || ST_RC=$?
+kill -INT "$ST_SERVE_PID" 2>/dev/null || true; wait "$ST_SERVE_PID" 2>/dev/null || true
+rm -rf "$ST_DIR"
+if [ "$ST_RC" != 0 ]; then echo "schemathesis found failures"; exit 1; fi
 
 step "no stray processes"
 STRAY=$(pgrep -af "tests/env/(node_modules/@foundry-rs/anvil|harness\.mjs)|x402scope-ch-" || true)

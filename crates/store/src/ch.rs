@@ -1193,6 +1193,15 @@ impl ClickHouseStore {
             .collect()
     }
 
+    pub async fn payments_by_tx(&self, tx_id: &str) -> Result<Vec<Payment>, StoreError> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments FINAL WHERE tx_id = ?
+             ORDER BY chain, idx_outer, idx_inner LIMIT 10000"
+        );
+        let rows: Vec<PaymentRow> = self.client.query(&sql).bind(tx_id).fetch_all().await?;
+        rows.into_iter().map(PaymentRow::into_payment).collect()
+    }
+
     pub async fn transactions(
         &self,
         filter: &Filter,

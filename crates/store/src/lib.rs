@@ -304,6 +304,12 @@ impl Store {
         dispatch!(self, s => s.transactions(filter, after, limit).await)
     }
 
+    /// The payments of one transaction (EVM hash or Solana signature), on any
+    /// network, in (chain, idx_outer, idx_inner) order.
+    pub async fn payments_by_tx(&self, tx_id: &str) -> Result<Vec<Payment>, StoreError> {
+        dispatch!(self, s => s.payments_by_tx(tx_id).await)
+    }
+
     pub async fn address_summary(&self, address: &str) -> Result<AddressSummary, StoreError> {
         dispatch!(self, s => s.address_summary(address).await)
     }

@@ -830,6 +830,24 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn payments_by_tx(&self, tx_id: &str) -> Result<Vec<Payment>, StoreError> {
+        let tx_id = tx_id.to_owned();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tx_id = ?1
+                 ORDER BY chain, idx_outer, idx_inner LIMIT 10000"
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let mut rows = stmt.query(params![tx_id])?;
+            let mut items = Vec::new();
+            while let Some(r) = rows.next()? {
+                items.push(payment_from_row(r)?);
+            }
+            Ok(items)
+        })
+        .await
+    }
+
     pub async fn transactions(
         &self,
         filter: &Filter,

@@ -69,6 +69,7 @@ conformance!(
     webhook_inbox_and_claims,
     probe_runs_and_findings,
     marking_final_flags_rows_up_to_a_block_of_one_chain,
+    payments_by_tx_finds_every_payment_of_a_transaction,
 );
 
 // ---------------------------------------------------------------- data
@@ -816,6 +817,57 @@ async fn probe_runs_and_findings(store: &Store) {
     assert_eq!(
         store.probe_findings("r1").await.unwrap(),
         vec![finding("r1", "X402-001"), finding("r1", "X402-002")]
+    );
+}
+
+async fn payments_by_tx_finds_every_payment_of_a_transaction(store: &Store) {
+    let fee = |c: &str, tx: u64, idx: u32| {
+        payment(
+            c,
+            tx,
+            idx,
+            tx,
+            T0 + tx as i64,
+            1,
+            2,
+            Amount::from_u64(10 + u64::from(idx)),
+            "cdp",
+        )
+    };
+    // Transaction 5 holds three payments (a batch), on one chain; the same hash
+    // on another chain is another payment of that hash; transaction 6 is apart.
+    let rows = vec![
+        fee(CHAINS[0], 5, 2),
+        fee(CHAINS[0], 5, 0),
+        fee(CHAINS[0], 5, 1),
+        fee(CHAINS[1], 5, 0),
+        fee(CHAINS[0], 6, 0),
+    ];
+    store
+        .commit_payments(rows.clone(), vec![], None)
+        .await
+        .unwrap();
+    let found = store.payments_by_tx(&rows[0].tx_id).await.unwrap();
+    let keys: Vec<(String, u32)> = found
+        .iter()
+        .map(|p| (p.chain.clone(), p.idx_outer))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (CHAINS[0].to_owned(), 0),
+            (CHAINS[0].to_owned(), 1),
+            (CHAINS[0].to_owned(), 2),
+            (CHAINS[1].to_owned(), 0),
+        ]
+    );
+    assert_eq!(found[2], rows[0], "rows come back whole");
+    assert!(
+        store
+            .payments_by_tx(&format!("0x{:064x}", 99))
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -50,6 +50,9 @@ pub enum Command {
     /// Crawl facilitators' Bazaar discovery lists and refresh their /supported
     /// kinds and signers ([crawl] in the config).
     Crawl(crate::crawl::CrawlArgs),
+    /// Benchmark helpers: plant a synthetic dataset in the store.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -60,6 +63,13 @@ pub enum Command {
     ///
     /// Refuses a database that a newer x402scope has migrated.
     Migrate,
+    /// Run everything in one process: an indexer per configured chain and the web
+    /// server (dashboard, /api/v1, /healthz, /metrics), each part switchable in [serve].
+    ///
+    /// With no configuration: Base mainnet through its public RPC, the SQLite store
+    /// ./x402scope.db, and http://127.0.0.1:8402. An unreachable source is shown and
+    /// retried; the web server keeps serving. Ctrl-C stops every part gracefully.
+    Serve(crate::serve::ServeArgs),
     /// KYT: sanctions lists, screening, case hash-chain checks, reviewer keys.
     #[command(subcommand)]
     Screen(crate::screen::ScreenCommand),
@@ -168,6 +178,14 @@ async fn dispatch(
         }
         Command::Webhooks(WebhooksCommand::Serve(args)) => {
             crate::webhooks::serve(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(command) => {
+            crate::bench::run(&loaded.config, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            crate::serve::run(&loaded.config, args, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { .. }) => {

@@ -43,6 +43,9 @@ pub struct Config {
     /// The Bazaar crawler and `/supported` refresh (`x402scope crawl`).
     #[serde(default)]
     pub crawl: x402scope_ingest::crawler::CrawlConfig,
+    /// `x402scope serve`: the address, and which parts run.
+    #[serde(default)]
+    pub serve: ServeConfig,
 }
 
 /// `[probe]`: limits of the SSRF-safe fetcher and the scheduler's politeness.
@@ -119,6 +122,47 @@ impl Default for ProbeConfig {
     }
 }
 
+
+/// `[serve]`: one process runs the indexers and the web server.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Where the web server listens.
+    #[serde(default = "default_listen")]
+    pub listen: std::net::SocketAddr,
+    /// Run the web server (dashboard, API, /healthz, /metrics).
+    #[serde(default = "default_true")]
+    pub web: bool,
+    /// Run an indexer for every configured chain.
+    #[serde(default = "default_true")]
+    pub indexers: bool,
+    /// Parts to leave off by name, e.g. `["evm:base"]`.
+    #[serde(default)]
+    pub disable: Vec<String>,
+    /// Seconds page data is served from memory before it is refreshed (0: never cached).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_secs: u64,
+    /// Requests per second per client IP (0: no limit), and the burst allowed.
+    #[serde(default = "default_rate")]
+    pub rate_limit_per_second: u64,
+    #[serde(default = "default_burst")]
+    pub rate_limit_burst: u32,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: default_listen(),
+            web: true,
+            indexers: true,
+            disable: Vec::new(),
+            cache_ttl_secs: default_cache_ttl(),
+            rate_limit_per_second: default_rate(),
+            rate_limit_burst: default_burst(),
+        }
+    }
+}
+
 fn default_probe_connect_timeout() -> u64 {
     5
 }
@@ -136,6 +180,21 @@ fn default_probe_per_host() -> u32 {
 }
 fn default_probe_concurrency() -> usize {
     16
+}
+fn default_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8402))
+}
+fn default_true() -> bool {
+    true
+}
+fn default_cache_ttl() -> u64 {
+    5
+}
+fn default_rate() -> u64 {
+    50
+}
+fn default_burst() -> u32 {
+    200
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

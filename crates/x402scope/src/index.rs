@@ -65,12 +65,15 @@ fn pick_chain<'a>(
     }
 }
 
-pub async fn run(
-    config: &Config,
-    args: IndexEvmArgs,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let (name, chain) = pick_chain(config, args.chain.as_deref())?;
+/// What an indexer of `chain` needs: its RPC client, the facilitator senders
+/// the store knows for its network, and its settings (shared by `index evm` and
+/// `serve`).
+pub async fn prepare(
+    store: &x402scope_store::Store,
+    name: &str,
+    chain: &EvmChainConfig,
+    start_block: u64,
+) -> anyhow::Result<(EvmRpc, Arc<dyn FacilitatorLookup>, ChainSettings)> {
     let mut tokens: Vec<alloy_primitives::Address> =
         chain.assets.iter().map(|a| a.address.0).collect();
     if tokens.is_empty() {
@@ -78,14 +81,6 @@ pub async fn run(
             format!("chain {name} (id {}) has no built-in stablecoin: list its tokens under [[chains.{name}.assets]]", chain.chain_id)
         })?);
     }
-    let url = &config.store.url.0;
-    x402scope_store::migrate(url)
-        .await
-        .with_context(|| format!("cannot prepare the store at {url}"))?;
-    let store = x402scope_store::open(url)
-        .await
-        .with_context(|| format!("cannot open the store at {url}"))?;
-
     // Facilitator senders known to the store (from the registry and /supported).
     let network = format!("eip155:{}", chain.chain_id);
     let signers: std::collections::HashMap<alloy_primitives::Address, String> = store
@@ -113,13 +108,31 @@ pub async fn run(
     let settings = ChainSettings {
         chain_id: chain.chain_id,
         tokens,
-        start_block: args.from.unwrap_or(chain.effective_start_block()),
+        start_block,
         confirmations: chain.confirmations,
         max_range: chain.max_range,
         concurrency: chain.concurrency,
         window: 128,
         poll_interval: Duration::from_secs(2),
     };
+    Ok((rpc, lookup, settings))
+}
+
+pub async fn run(
+    config: &Config,
+    args: IndexEvmArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (name, chain) = pick_chain(config, args.chain.as_deref())?;
+    let url = &config.store.url.0;
+    x402scope_store::migrate(url)
+        .await
+        .with_context(|| format!("cannot prepare the store at {url}"))?;
+    let store = x402scope_store::open(url)
+        .await
+        .with_context(|| format!("cannot open the store at {url}"))?;
+    let (rpc, lookup, settings) =
+        prepare(&store, name, chain, args.from.unwrap_or(chain.effective_start_block())).await?;
     let (tx, rx) = mpsc::channel(256);
     let indexer = EvmIndexer::new(
         Arc::new(rpc),

@@ -4,12 +4,14 @@
 //! configuration, sets up logging and the shutdown token, and hands off to the
 //! library crates. It is the only place that reads the process environment.
 
+mod bench;
 mod cli;
 mod config;
 mod crawl;
 mod index;
 mod screen;
 mod probe;
+mod serve;
 mod shutdown;
 mod webhooks;
 

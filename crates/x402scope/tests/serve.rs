@@ -1,0 +1,234 @@
+//! `x402scope serve` through the real binary: with its only source unreachable
+//! it answers within 2 s, shows the failing source in /healthz and in the
+//! banner, keeps serving the API, and stops gracefully on SIGINT; with zero
+//! configuration it uses Base mainnet and ./x402scope.db.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A plain HTTP/1.1 GET: (status, body).
+fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `serve` and wait for the line that gives its address.
+fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_x402scope"));
+    cmd.current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("serve printed no address");
+    let addr = line
+        .strip_prefix("x402scope serving on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server {
+        child,
+        addr,
+        stdout: rx,
+    }
+}
+
+fn stop(mut server: Server) -> (bool, Vec<String>) {
+    Command::new("kill")
+        .args(["-INT", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let lines: Vec<String> = server.stdout.try_iter().collect();
+    (status.success(), lines)
+}
+
+#[test]
+fn serve_answers_within_two_seconds_and_shows_an_unreachable_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("x402scope.toml");
+    // Nothing listens on the discard port: every RPC call is refused.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[chains.base]\nchain_id = 8453\nrpc_urls = [\"http://127.0.0.1:9\"]\n\n[serve]\nlisten = \"127.0.0.1:0\"\n",
+            dir.path().join("x.db").display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let server = start(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "serve"],
+        &[],
+    );
+    let answered = loop {
+        if let Ok((200, body)) = http_get(&server.addr, "/healthz") {
+            break (started.elapsed(), body);
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "no answer");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        answered.0 < Duration::from_secs(2),
+        "first answer after {:?}",
+        answered.0
+    );
+
+    // The failing source shows in /healthz, within the same 2 s.
+    let health = loop {
+        let (_, body) = http_get(&server.addr, "/healthz").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let part = v["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "evm:base")
+            .cloned()
+            .unwrap();
+        if part["state"] == "unreachable" {
+            break (started.elapsed(), v, part);
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "not shown: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        health.0 < Duration::from_secs(2),
+        "shown after {:?}",
+        health.0
+    );
+    assert_eq!(health.1["status"], "degraded");
+    assert_eq!(health.2["network"], "eip155:8453");
+    assert!(
+        health.2["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("eth_blockNumber"),
+        "{}",
+        health.2
+    );
+    assert!(health.2["retry_in_secs"].as_u64().unwrap() >= 1);
+    let web = health.1["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "web")
+        .cloned()
+        .unwrap();
+    assert_eq!(web["state"], "running");
+
+    // The dashboard shows it in its banner and keeps serving the store.
+    let (status, page) = http_get(&server.addr, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("class=\"banner\""), "{page}");
+    assert!(
+        page.contains("evm:base is unreachable: eth_blockNumber"),
+        "{page}"
+    );
+    let (status, api) = http_get(&server.addr, "/api/v1/overview?range=all").unwrap();
+    assert_eq!(status, 200);
+    assert!(api.contains("\"count\":0"), "{api}");
+    let (_, metrics) = http_get(&server.addr, "/metrics").unwrap();
+    assert!(
+        metrics.contains("x402scope_part_up{part=\"evm:base\",kind=\"evm-indexer\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("x402scope_part_up{part=\"web\",kind=\"web\"} 1"),
+        "{metrics}"
+    );
+
+    let (ok, lines) = stop(server);
+    assert!(ok, "serve exited with an error");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("stopped; everything committed is kept")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn zero_config_serve_uses_base_mainnet_and_the_local_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // The indexer is switched off, so the test sends nothing to the public RPC;
+    // the part is still listed with the default chain.
+    let server = start(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("X402SCOPE_SERVE__INDEXERS", "false")],
+    );
+    let (status, body) = http_get(&server.addr, "/healthz").unwrap();
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let part = v["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "evm:base")
+        .cloned()
+        .unwrap();
+    assert_eq!(part["network"], "eip155:8453");
+    assert_eq!(part["state"], "disabled");
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["store"], "sqlite");
+    assert!(dir.path().join("x402scope.db").exists());
+    let (ok, _) = stop(server);
+    assert!(ok);
+}
