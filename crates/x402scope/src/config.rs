@@ -122,7 +122,6 @@ impl Default for ProbeConfig {
     }
 }
 
-
 /// `[serve]`: one process runs the indexers and the web server.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -131,8 +131,13 @@ pub async fn run(
     let store = x402scope_store::open(url)
         .await
         .with_context(|| format!("cannot open the store at {url}"))?;
-    let (rpc, lookup, settings) =
-        prepare(&store, name, chain, args.from.unwrap_or(chain.effective_start_block())).await?;
+    let (rpc, lookup, settings) = prepare(
+        &store,
+        name,
+        chain,
+        args.from.unwrap_or(chain.effective_start_block()),
+    )
+    .await?;
     let (tx, rx) = mpsc::channel(256);
     let indexer = EvmIndexer::new(
         Arc::new(rpc),
