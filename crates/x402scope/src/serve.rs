@@ -188,6 +188,169 @@ async fn run_indexer(
     }
 }
 
+/// A part that runs `work` again and again until cancelled: `work` returns the
+/// pause before its next round, or an error that the board shows (then it is
+/// retried after a backoff).
+fn looping_part<F, Fut>(
+    name: String,
+    board: StatusBoard,
+    cancel: CancellationToken,
+    mut work: F,
+) -> Task
+where
+    F: FnMut(CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<Duration>> + Send,
+{
+    Box::pin(async move {
+        let mut attempt = 0u32;
+        while !cancel.is_cancelled() {
+            board.update(&name, |p| p.state = PartState::Running);
+            let wait = match work(cancel.clone()).await {
+                Ok(pause) => {
+                    attempt = 0;
+                    board.update(&name, |p| {
+                        p.last_ok_at = Some(now());
+                        p.last_error = None;
+                        p.retry_in_secs = None;
+                    });
+                    pause
+                }
+                Err(e) => {
+                    let wait = backoff(attempt);
+                    attempt += 1;
+                    let error = format!("{e:#}");
+                    tracing::warn!(part = %name, error = %error, retry_in = ?wait, "part failed");
+                    board.update(&name, |p| {
+                        p.state = PartState::Unreachable;
+                        p.last_error = Some(error);
+                        p.errors += 1;
+                        p.retry_in_secs = Some(wait.as_secs());
+                    });
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        board.update(&name, |p| {
+            p.state = PartState::Stopped;
+            p.retry_in_secs = None;
+        });
+    })
+}
+
+/// The parts beside the indexers: the Bazaar crawler, the probe scheduler, KYT
+/// screening and the webhook processor (when sources are configured).
+fn service_parts(
+    config: &Config,
+    store: &Store,
+    board: &StatusBoard,
+    cancel: &CancellationToken,
+    webhooks: Option<&x402scope_ingest::webhooks::WebhookState>,
+) -> Vec<Part> {
+    let on = |name: &str| !config.serve.disable.iter().any(|d| d == name);
+    let mut out = Vec::new();
+
+    let crawl_config = config.clone();
+    out.push(Part {
+        status: PartStatus::new("crawler", "crawler", None),
+        task: on("crawler").then(|| {
+            looping_part(
+                "crawler".into(),
+                board.clone(),
+                cancel.child_token(),
+                move |c| {
+                    let config = crawl_config.clone();
+                    async move {
+                        let args = crate::crawl::CrawlArgs {
+                            once: true,
+                            only: Vec::new(),
+                        };
+                        crate::crawl::run(&config, args, c).await?;
+                        Ok(Duration::from_secs(config.crawl.interval_secs.max(1)))
+                    }
+                },
+            )
+        }),
+    });
+
+    let probe_config = config.clone();
+    out.push(Part {
+        status: PartStatus::new("probe", "probe-scheduler", None),
+        task: on("probe").then(|| {
+            looping_part(
+                "probe".into(),
+                board.clone(),
+                cancel.child_token(),
+                move |c| {
+                    let config = probe_config.clone();
+                    async move {
+                        let args = crate::probe::ProbeArgs {
+                            url: None,
+                            json: false,
+                            listing: None,
+                            all: true,
+                            once: true,
+                            pay: false,
+                        };
+                        crate::probe::run(&config, args, c).await?;
+                        Ok(Duration::from_secs(config.probe.interval_secs.max(1)))
+                    }
+                },
+            )
+        }),
+    });
+
+    let kyt_store = store.clone();
+    out.push(Part {
+        status: PartStatus::new("kyt", "kyt-screening", None),
+        task: on("kyt").then(|| {
+            looping_part(
+                "kyt".into(),
+                board.clone(),
+                cancel.child_token(),
+                move |_| {
+                    let store = kyt_store.clone();
+                    async move {
+                        let report = x402scope_kyt::screen::run(&store, now()).await?;
+                        if !report.new_alerts.is_empty() {
+                            tracing::warn!(
+                                new_alerts = report.new_alerts.len(),
+                                "KYT screening raised alerts"
+                            );
+                        }
+                        Ok(Duration::from_secs(60))
+                    }
+                },
+            )
+        }),
+    });
+
+    if let Some(state) = webhooks {
+        let state = state.clone();
+        out.push(Part {
+            status: PartStatus::new("webhooks", "webhook-processor", None),
+            task: on("webhooks").then(|| {
+                looping_part(
+                    "webhooks".into(),
+                    board.clone(),
+                    cancel.child_token(),
+                    move |c| {
+                        let state = state.clone();
+                        async move {
+                            x402scope_ingest::webhooks::run_processor(state, c).await?;
+                            Ok(Duration::from_secs(1))
+                        }
+                    },
+                )
+            }),
+        });
+    }
+    out
+}
+
 /// Every part the configuration describes, enabled or not.
 fn parts(
     config: &Config,
@@ -233,12 +396,34 @@ pub async fn run(
     let board = StatusBoard::new();
     let mut tasks = JoinSet::new();
 
-    for part in parts(config, &store, &board, &shutdown) {
+    // Webhook deliveries are received by the web server and processed by a part.
+    let webhooks = if config.webhooks.sources.is_empty() {
+        None
+    } else {
+        let sources = x402scope_ingest::webhooks::Sources::from_config(&config.webhooks)
+            .context("bad [webhooks] configuration")?;
+        Some(x402scope_ingest::webhooks::WebhookState::new(
+            store.clone(),
+            sources,
+        ))
+    };
+    let mut all_parts = parts(config, &store, &board, &shutdown);
+    all_parts.extend(service_parts(
+        config,
+        &store,
+        &board,
+        &shutdown,
+        webhooks.as_ref(),
+    ));
+    // Part tasks start once the web server has said where it listens, so that
+    // its address is the first line printed.
+    let mut pending = Vec::new();
+    for part in all_parts {
         let mut status = part.status;
         match part.task {
             Some(task) => {
                 board.register(status);
-                tasks.spawn(task);
+                pending.push(task);
             }
             None => {
                 status.state = PartState::Disabled;
@@ -267,7 +452,14 @@ pub async fn run(
             }),
         };
         let state = x402scope_web::AppState::new(store.clone(), board.clone(), web_config);
-        let app = x402scope_web::app(state, axum::Router::new());
+        // The KYT review router (every route authenticated) and the webhook
+        // receiver share the web server, its headers and its rate limit.
+        let mut extra =
+            x402scope_kyt::http::router(x402scope_kyt::http::KytState::new(store.clone()));
+        if let Some(state) = &webhooks {
+            extra = extra.merge(x402scope_ingest::webhooks::router(state.clone()));
+        }
+        let app = x402scope_web::app(state, extra);
         let cancel = shutdown.child_token();
         let board2 = board.clone();
         web.state = PartState::Running;
@@ -281,10 +473,15 @@ pub async fn run(
             }
         });
         println!("x402scope serving on http://{addr}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
     } else {
         web.state = PartState::Disabled;
     }
     board.register(web);
+    for task in pending {
+        tasks.spawn(task);
+    }
 
     for p in board.snapshot() {
         tracing::info!(part = %p.name, state = ?p.state, "part");

@@ -232,3 +232,125 @@ fn zero_config_serve_uses_base_mainnet_and_the_local_sqlite_file() {
     let (ok, _) = stop(server);
     assert!(ok);
 }
+
+/// A plain HTTP/1.1 request with optional bearer key and body: (status, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn serve_runs_the_crawler_probe_kyt_and_webhook_parts_and_mounts_their_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("x402scope.toml");
+    // The crawler is switched off (it would reach the facilitators' public
+    // lists); the others run. One webhook source is configured.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[serve]\nlisten = \"127.0.0.1:0\"\nindexers = false\ndisable = [\"crawler\"]\n\n[webhooks.sources.shop]\nkind = \"x402\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n",
+            dir.path().join("x.db").display()
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let migrated = Command::new(env!("CARGO_BIN_EXE_x402scope"))
+        .args(["--config", cfg_s, "migrate"])
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    // A reviewer key, made with the CLI on the same store.
+    let out = Command::new(env!("CARGO_BIN_EXE_x402scope"))
+        .args([
+            "--config",
+            cfg_s,
+            "screen",
+            "keys",
+            "create",
+            "--reviewer",
+            "ann",
+            "--scopes",
+            "kyt:read",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(!key.is_empty());
+
+    let server = start(dir.path(), &["--config", cfg_s, "serve"], &[]);
+    let (status, body) = http_get(&server.addr, "/healthz").unwrap();
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let state = |name: &str| {
+        v["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["state"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| panic!("no part {name} in {body}"))
+    };
+    assert_eq!(state("crawler"), "disabled");
+    for part in ["probe", "kyt", "webhooks"] {
+        assert_ne!(state(part), "disabled", "{part}: {body}");
+    }
+
+    // KYT routes are mounted, and never public.
+    assert_eq!(http(&server.addr, "GET", "/kyt", None, "").unwrap().0, 401);
+    assert_eq!(
+        http(&server.addr, "GET", "/api/v1/kyt/alerts", None, "")
+            .unwrap()
+            .0,
+        401
+    );
+    let (status, body) = http(&server.addr, "GET", "/api/v1/kyt/alerts", Some(&key), "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    // The webhook receiver is mounted: an unsigned delivery is refused, an
+    // unknown source is not found.
+    assert_eq!(
+        http(&server.addr, "POST", "/webhooks/shop", None, "{}")
+            .unwrap()
+            .0,
+        401
+    );
+    assert_eq!(
+        http(&server.addr, "POST", "/webhooks/nope", None, "{}")
+            .unwrap()
+            .0,
+        404
+    );
+
+    let (ok, _) = stop(server);
+    assert!(ok);
+}
