@@ -7,7 +7,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use x402scope_ingest::crawler::{Crawler, Target, builtin_targets};
 use x402scope_ingest::webhooks::unix_now;
-use x402scope_store::Facilitator;
+use x402scope_store::{Facilitator, Store};
 
 use crate::config::Config;
 
@@ -27,6 +27,20 @@ pub async fn run(
     args: CrawlArgs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let url = &config.store.url.0;
+    let store = x402scope_store::open(url)
+        .await
+        .with_context(|| format!("cannot open the store at {url}"))?;
+    run_on(store, config, args, shutdown).await
+}
+
+/// `crawl` on an open store (shared with `serve`).
+pub async fn run_on(
+    store: Store,
+    config: &Config,
+    args: CrawlArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut targets: Vec<Target> = if config.crawl.facilitators.is_empty() {
         builtin_targets()
     } else {
@@ -36,10 +50,6 @@ pub async fn run(
         targets.retain(|t| args.only.contains(&t.id));
     }
     anyhow::ensure!(!targets.is_empty(), "no facilitator to crawl");
-    let url = &config.store.url.0;
-    let store = x402scope_store::open(url)
-        .await
-        .with_context(|| format!("cannot open the store at {url}"))?;
     store
         .upsert_facilitators(
             targets

@@ -62,7 +62,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     if args.all {
-        return run_all(config, &args, shutdown).await;
+        let url = &config.store.url.0;
+        let store = x402scope_store::open(url)
+            .await
+            .with_context(|| format!("cannot open the store at {url}"))?;
+        return run_all(config, &store, &args, shutdown).await;
     }
     let Some(url) = args.url.as_deref() else {
         bail!("give a URL to probe, or --all");
@@ -210,19 +214,18 @@ fn run_id(started_at: i64) -> String {
     )
 }
 
-async fn run_all(
+/// `probe --all` on an open store (shared with `serve`): the listings are read
+/// from `--listing` or from the store at the start of each call.
+pub async fn run_all(
     config: &Config,
+    store: &x402scope_store::Store,
     args: &ProbeArgs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     use x402scope_probe::scheduler::{self, SchedulerConfig};
-    let url = &config.store.url.0;
-    let store = x402scope_store::open(url)
-        .await
-        .with_context(|| format!("cannot open the store at {url}"))?;
     let targets = match &args.listing {
         Some(path) => read_listings(path)?,
-        None => store_listings(&store).await?,
+        None => store_listings(store).await?,
     };
     let p = &config.probe;
     let per_minute = std::num::NonZeroU32::new(p.per_host_per_minute)

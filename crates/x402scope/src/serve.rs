@@ -76,18 +76,7 @@ fn evm_part(
 ) -> Task {
     Box::pin(async move {
         let mut attempt = 0u32;
-        let fail = |attempt: &mut u32, error: String| {
-            let wait = backoff(*attempt);
-            *attempt += 1;
-            tracing::warn!(part = %name, error = %error, retry_in = ?wait, "source failed");
-            board.update(&name, |p| {
-                p.state = PartState::Unreachable;
-                p.last_error = Some(error);
-                p.errors += 1;
-                p.retry_in_secs = Some(wait.as_secs());
-            });
-            wait
-        };
+        let fail = |attempt: &mut u32, error: String| report_failure(&board, &name, attempt, error);
         while !cancel.is_cancelled() {
             // A quick reachability check, so that an offline source shows at once.
             let mut quick = RpcConfig::new(chain.rpc_urls.clone());
@@ -188,12 +177,27 @@ async fn run_indexer(
     }
 }
 
+/// Show a part's failure on the board and return how long to wait before the
+/// next try (the backoff of `attempt`, which it advances).
+fn report_failure(board: &StatusBoard, name: &str, attempt: &mut u32, error: String) -> Duration {
+    let wait = backoff(*attempt);
+    *attempt += 1;
+    tracing::warn!(part = %name, error = %error, retry_in = ?wait, "part failed");
+    board.update(name, |p| {
+        p.state = PartState::Unreachable;
+        p.last_error = Some(error);
+        p.errors += 1;
+        p.retry_in_secs = Some(wait.as_secs());
+    });
+    wait
+}
+
 /// A part that runs `work` again and again until cancelled: `work` returns the
 /// pause before its next round, or an error that the board shows (then it is
 /// retried after a backoff).
 fn looping_part<F, Fut>(
-    name: String,
-    board: StatusBoard,
+    name: &str,
+    board: &StatusBoard,
     cancel: CancellationToken,
     mut work: F,
 ) -> Task
@@ -201,6 +205,7 @@ where
     F: FnMut(CancellationToken) -> Fut + Send + 'static,
     Fut: Future<Output = anyhow::Result<Duration>> + Send,
 {
+    let (name, board) = (name.to_owned(), board.clone());
     Box::pin(async move {
         let mut attempt = 0u32;
         while !cancel.is_cancelled() {
@@ -215,19 +220,7 @@ where
                     });
                     pause
                 }
-                Err(e) => {
-                    let wait = backoff(attempt);
-                    attempt += 1;
-                    let error = format!("{e:#}");
-                    tracing::warn!(part = %name, error = %error, retry_in = ?wait, "part failed");
-                    board.update(&name, |p| {
-                        p.state = PartState::Unreachable;
-                        p.last_error = Some(error);
-                        p.errors += 1;
-                        p.retry_in_secs = Some(wait.as_secs());
-                    });
-                    wait
-                }
+                Err(e) => report_failure(&board, &name, &mut attempt, format!("{e:#}")),
             };
             tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -241,8 +234,9 @@ where
     })
 }
 
-/// The parts beside the indexers: the Bazaar crawler, the probe scheduler, KYT
-/// screening and the webhook processor (when sources are configured).
+/// The parts beside the indexers, all on the one open store: the Bazaar
+/// crawler, the probe scheduler, KYT screening and the webhook processor (when
+/// sources are configured).
 fn service_parts(
     config: &Config,
     store: &Store,
@@ -251,102 +245,103 @@ fn service_parts(
     webhooks: Option<&x402scope_ingest::webhooks::WebhookState>,
 ) -> Vec<Part> {
     let on = |name: &str| !config.serve.disable.iter().any(|d| d == name);
+    let part = |name: &str, kind: &str, task: Option<Task>| Part {
+        status: PartStatus::new(name, kind, None),
+        task: if on(name) { task } else { None },
+    };
     let mut out = Vec::new();
 
-    let crawl_config = config.clone();
-    out.push(Part {
-        status: PartStatus::new("crawler", "crawler", None),
-        task: on("crawler").then(|| {
-            looping_part(
-                "crawler".into(),
-                board.clone(),
+    // The crawler keeps its own interval (crawl.interval_secs) until cancelled.
+    let (config2, store2) = (config.clone(), store.clone());
+    out.push(part(
+        "crawler",
+        "crawler",
+        Some(looping_part(
+            "crawler",
+            board,
+            cancel.child_token(),
+            move |c| {
+                let (config, store) = (config2.clone(), store2.clone());
+                async move {
+                    let args = crate::crawl::CrawlArgs {
+                        once: false,
+                        only: Vec::new(),
+                    };
+                    crate::crawl::run_on(store, &config, args, c).await?;
+                    Ok(Duration::ZERO)
+                }
+            },
+        )),
+    ));
+
+    // One probe pass a round, so that listings the crawler adds are probed next.
+    let (config2, store2) = (config.clone(), store.clone());
+    out.push(part(
+        "probe",
+        "probe-scheduler",
+        Some(looping_part(
+            "probe",
+            board,
+            cancel.child_token(),
+            move |c| {
+                let (config, store) = (config2.clone(), store2.clone());
+                async move {
+                    let args = crate::probe::ProbeArgs {
+                        url: None,
+                        json: false,
+                        listing: None,
+                        all: true,
+                        once: true,
+                        pay: false,
+                    };
+                    crate::probe::run_all(&config, &store, &args, c).await?;
+                    Ok(Duration::from_secs(config.probe.interval_secs.max(1)))
+                }
+            },
+        )),
+    ));
+
+    let store2 = store.clone();
+    out.push(part(
+        "kyt",
+        "kyt-screening",
+        Some(looping_part(
+            "kyt",
+            board,
+            cancel.child_token(),
+            move |_| {
+                let store = store2.clone();
+                async move {
+                    let report = x402scope_kyt::screen::run(&store, now()).await?;
+                    if !report.new_alerts.is_empty() {
+                        tracing::warn!(
+                            new_alerts = report.new_alerts.len(),
+                            "KYT screening raised alerts"
+                        );
+                    }
+                    Ok(Duration::from_secs(60))
+                }
+            },
+        )),
+    ));
+
+    if let Some(state) = webhooks.cloned() {
+        out.push(part(
+            "webhooks",
+            "webhook-processor",
+            Some(looping_part(
+                "webhooks",
+                board,
                 cancel.child_token(),
                 move |c| {
-                    let config = crawl_config.clone();
+                    let state = state.clone();
                     async move {
-                        let args = crate::crawl::CrawlArgs {
-                            once: true,
-                            only: Vec::new(),
-                        };
-                        crate::crawl::run(&config, args, c).await?;
-                        Ok(Duration::from_secs(config.crawl.interval_secs.max(1)))
+                        x402scope_ingest::webhooks::run_processor(state, c).await?;
+                        Ok(Duration::ZERO)
                     }
                 },
-            )
-        }),
-    });
-
-    let probe_config = config.clone();
-    out.push(Part {
-        status: PartStatus::new("probe", "probe-scheduler", None),
-        task: on("probe").then(|| {
-            looping_part(
-                "probe".into(),
-                board.clone(),
-                cancel.child_token(),
-                move |c| {
-                    let config = probe_config.clone();
-                    async move {
-                        let args = crate::probe::ProbeArgs {
-                            url: None,
-                            json: false,
-                            listing: None,
-                            all: true,
-                            once: true,
-                            pay: false,
-                        };
-                        crate::probe::run(&config, args, c).await?;
-                        Ok(Duration::from_secs(config.probe.interval_secs.max(1)))
-                    }
-                },
-            )
-        }),
-    });
-
-    let kyt_store = store.clone();
-    out.push(Part {
-        status: PartStatus::new("kyt", "kyt-screening", None),
-        task: on("kyt").then(|| {
-            looping_part(
-                "kyt".into(),
-                board.clone(),
-                cancel.child_token(),
-                move |_| {
-                    let store = kyt_store.clone();
-                    async move {
-                        let report = x402scope_kyt::screen::run(&store, now()).await?;
-                        if !report.new_alerts.is_empty() {
-                            tracing::warn!(
-                                new_alerts = report.new_alerts.len(),
-                                "KYT screening raised alerts"
-                            );
-                        }
-                        Ok(Duration::from_secs(60))
-                    }
-                },
-            )
-        }),
-    });
-
-    if let Some(state) = webhooks {
-        let state = state.clone();
-        out.push(Part {
-            status: PartStatus::new("webhooks", "webhook-processor", None),
-            task: on("webhooks").then(|| {
-                looping_part(
-                    "webhooks".into(),
-                    board.clone(),
-                    cancel.child_token(),
-                    move |c| {
-                        let state = state.clone();
-                        async move {
-                            x402scope_ingest::webhooks::run_processor(state, c).await?;
-                            Ok(Duration::from_secs(1))
-                        }
-                    },
-                )
-            }),
-        });
+            )),
+        ));
     }
     out
 }
