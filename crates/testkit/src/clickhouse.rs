@@ -131,29 +131,9 @@ fn wait_ready(url: &str, timeout: Duration) -> Result<(), TestkitError> {
     })
 }
 
-/// A minimal HTTP/1.0 request over std (no runtime, no chunked replies), for setup only.
+/// A setup request to the server (30 s for slow DDL).
 fn http(base: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let addr = base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    crate::http::request(base, method, path, &[], body, Duration::from_secs(30))
 }
 
 /// Run one SQL statement over HTTP; errors carry the server's message.

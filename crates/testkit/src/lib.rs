@@ -13,6 +13,7 @@
 //! (`tests/run.sh`); when they are missing, the error says so.
 
 pub mod clickhouse;
+pub mod http;
 pub mod process;
 pub mod rpc_proxy;
 pub mod settlements;
