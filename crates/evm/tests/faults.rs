@@ -5,11 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{Backend, all_rows, clickhouse, lookup, sqlite};
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::Address;
 use alloy::providers::ProviderBuilder;
 use alloy::providers::ext::AnvilApi;
 use tokio_util::sync::CancellationToken;
@@ -17,62 +19,11 @@ use x402scope_core::Amount;
 use x402scope_evm::indexer::{ChainSettings, EvmIndexer};
 use x402scope_evm::rpc::{EvmRpc, RpcConfig};
 use x402scope_evm::sink::StoreSink;
-use x402scope_evm::types::{FacilitatorLookup, PaymentSink};
-use x402scope_store::{Filter, Payment, Store, StoreUrl, migrate, open};
+use x402scope_evm::types::PaymentSink;
+use x402scope_store::{Filter, Payment};
 use x402scope_testkit::rpc_proxy::{Faults, RpcProxy};
-use x402scope_testkit::settlements::{Generated, Plan, generate};
+use x402scope_testkit::settlements::{Plan, generate};
 use x402scope_testkit::x402::X402Stack;
-
-struct Backend {
-    store: Store,
-    _keep: Box<dyn std::any::Any + Send>,
-}
-
-async fn sqlite() -> Backend {
-    let dir = tempfile::tempdir().unwrap();
-    let url = StoreUrl::Sqlite(dir.path().join("x.db"));
-    migrate(&url).await.unwrap();
-    Backend {
-        store: open(&url).await.unwrap(),
-        _keep: Box::new(dir),
-    }
-}
-
-async fn clickhouse(name: &str) -> Backend {
-    let db = x402scope_testkit::clickhouse::fresh_database(name).unwrap();
-    let url = StoreUrl::parse(&db.store_url()).unwrap();
-    migrate(&url).await.unwrap();
-    Backend {
-        store: open(&url).await.unwrap(),
-        _keep: Box::new(db),
-    }
-}
-
-fn lookup(generated: &Generated) -> Arc<dyn FacilitatorLookup> {
-    let known: HashMap<Address, String> = generated
-        .known_facilitators
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (*a, format!("facilitator-{i}")))
-        .collect();
-    Arc::new(move |_: u64, a: Address| known.get(&a).cloned())
-}
-
-async fn all_rows(store: &Store) -> Vec<Payment> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .transactions(&Filter::default(), cursor.as_ref(), 1000)
-            .await
-            .unwrap();
-        out.extend(page.items);
-        match page.next {
-            Some(c) => cursor = Some(c),
-            None => return out,
-        }
-    }
-}
 
 const CONFIRMATIONS: u64 = 2;
 

@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{Backend, all_rows, clickhouse, lookup, sqlite};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,47 +23,11 @@ use x402scope_evm::indexer::{ChainSettings, EvmIndexer};
 use x402scope_evm::pairing::AUTHORIZATION_USED;
 use x402scope_evm::rpc::{EvmRpc, RpcConfig};
 use x402scope_evm::sink::StoreSink;
-use x402scope_evm::types::FacilitatorLookup;
-use x402scope_store::{Filter, Payment, Store, StoreUrl, migrate, open};
+use x402scope_store::{Filter, Payment, Store};
 use x402scope_testkit::settlements::{
     Authorization, Generated, Plan, derived_key, generate, settlement_tx,
 };
 use x402scope_testkit::x402::X402Stack;
-
-struct Backend {
-    store: Store,
-    _keep: Box<dyn std::any::Any + Send>,
-}
-
-async fn sqlite() -> Backend {
-    let dir = tempfile::tempdir().unwrap();
-    let url = StoreUrl::Sqlite(dir.path().join("x.db"));
-    migrate(&url).await.unwrap();
-    Backend {
-        store: open(&url).await.unwrap(),
-        _keep: Box::new(dir),
-    }
-}
-
-async fn clickhouse(name: &str) -> Backend {
-    let db = x402scope_testkit::clickhouse::fresh_database(name).unwrap();
-    let url = StoreUrl::parse(&db.store_url()).unwrap();
-    migrate(&url).await.unwrap();
-    Backend {
-        store: open(&url).await.unwrap(),
-        _keep: Box::new(db),
-    }
-}
-
-fn lookup(generated: &Generated) -> Arc<dyn FacilitatorLookup> {
-    let known: HashMap<Address, String> = generated
-        .known_facilitators
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (*a, format!("facilitator-{i}")))
-        .collect();
-    Arc::new(move |_: u64, a: Address| known.get(&a).cloned())
-}
 
 fn indexer(stack: &X402Stack, store: &Store, generated: &Generated) -> EvmIndexer<StoreSink> {
     let rpc = Arc::new(EvmRpc::new(RpcConfig::new(vec![stack.info.rpc.parse().unwrap()])).unwrap());
@@ -80,22 +47,6 @@ fn indexer(stack: &X402Stack, store: &Store, generated: &Generated) -> EvmIndexe
         lookup(generated),
         settings,
     )
-}
-
-async fn all_rows(store: &Store) -> Vec<Payment> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .transactions(&Filter::default(), cursor.as_ref(), 1000)
-            .await
-            .unwrap();
-        out.extend(page.items);
-        match page.next {
-            Some(c) => cursor = Some(c),
-            None => return out,
-        }
-    }
 }
 
 async fn indexes_every_settlement_once(b: Backend) {
