@@ -16,16 +16,20 @@
 //!
 //! It does not read the environment or any config file: it is handed a [`StoreUrl`].
 
+pub mod analysis;
 mod ch;
+mod ch_analysis;
 mod ch_kyt;
 pub mod kyt;
 mod migrate;
 pub mod model;
 mod probe;
 mod sqlite;
+mod sqlite_analysis;
 mod sqlite_kyt;
 mod url;
 
+pub use analysis::{AddressFlag, MatchRow, PaymentKey};
 pub use kyt::*;
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;

@@ -1,0 +1,303 @@
+//! The analysis tables on SQLite (see `analysis.rs` for the contract).
+
+use rusqlite::{Row, params};
+
+use crate::analysis::*;
+use crate::sqlite::{SqliteStore, parse_amount};
+use crate::{ListingSnapshot, Payment, StoreError};
+
+fn u64_of(v: i64, column: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt {
+        column,
+        detail: format!("negative value {v}"),
+    })
+}
+
+fn i64_of(v: u64, column: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{column} {v} exceeds i64")))
+}
+
+const PAYMENT_COLUMNS: &str = "chain, tx_id, idx_outer, idx_inner, block_number, block_hash, block_time, asset, \
+    payer, pay_to, amount, nonce, facilitator, tx_from, method";
+
+/// A payment row of `payments` (with `is_final`, `is_organic` at 15, 16) or of
+/// `analysis_observed` (without them).
+fn payment_of(r: &Row<'_>, flags: bool) -> Result<Payment, StoreError> {
+    Ok(Payment {
+        chain: r.get(0)?,
+        tx_id: r.get(1)?,
+        idx_outer: r.get(2)?,
+        idx_inner: r.get(3)?,
+        block_number: u64_of(r.get(4)?, "block_number")?,
+        block_hash: r.get(5)?,
+        block_time: r.get(6)?,
+        asset: r.get(7)?,
+        payer: r.get(8)?,
+        pay_to: r.get(9)?,
+        amount: parse_amount(&r.get::<_, String>(10)?, "amount")?,
+        nonce: r.get(11)?,
+        facilitator: r.get(12)?,
+        tx_from: r.get(13)?,
+        method: r.get(14)?,
+        is_final: if flags { r.get(15)? } else { false },
+        is_organic: if flags { r.get(16)? } else { true },
+    })
+}
+
+const MATCH_COLUMNS: &str = "row_key, claim_source, claim_id, network, tx_id, idx_outer, idx_inner, has_payment, \
+    status, rule, payer, pay_to, asset, amount, claimed_amount, block_time, claimed_at, facilitator, resource, \
+    price_status, listed_amount, is_final, is_organic, detail, run_at";
+
+fn match_of(r: &Row<'_>) -> Result<MatchRow, StoreError> {
+    Ok(MatchRow {
+        row_key: r.get(0)?,
+        claim_source: r.get(1)?,
+        claim_id: r.get(2)?,
+        network: r.get(3)?,
+        tx_id: r.get(4)?,
+        idx_outer: r.get(5)?,
+        idx_inner: r.get(6)?,
+        has_payment: r.get(7)?,
+        status: r.get(8)?,
+        rule: r.get(9)?,
+        payer: r.get(10)?,
+        pay_to: r.get(11)?,
+        asset: r.get(12)?,
+        amount: parse_amount(&r.get::<_, String>(13)?, "analysis_matches.amount")?,
+        claimed_amount: parse_amount(&r.get::<_, String>(14)?, "analysis_matches.claimed_amount")?,
+        block_time: r.get(15)?,
+        claimed_at: r.get(16)?,
+        facilitator: r.get(17)?,
+        resource: r.get(18)?,
+        price_status: r.get(19)?,
+        listed_amount: parse_amount(&r.get::<_, String>(20)?, "analysis_matches.listed_amount")?,
+        is_final: r.get(21)?,
+        is_organic: r.get(22)?,
+        detail: r.get(23)?,
+        run_at: r.get(24)?,
+    })
+}
+
+impl SqliteStore {
+    pub async fn analysis_payments(&self) -> Result<Vec<Payment>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {PAYMENT_COLUMNS}, is_final, is_organic FROM payments
+                 ORDER BY chain, tx_id, idx_outer, idx_inner"
+            ))?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(payment_of(r, true)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn analysis_listings(&self) -> Result<Vec<ListingSnapshot>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT source, resource, accept_index, snapshot_hash, observed_at, scheme, network, asset, pay_to, amount
+                 FROM listing_snapshots ORDER BY source, resource, accept_index, observed_at, snapshot_hash",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(ListingSnapshot {
+                    source: r.get(0)?,
+                    resource: r.get(1)?,
+                    accept_index: r.get(2)?,
+                    snapshot_hash: r.get(3)?,
+                    observed_at: r.get(4)?,
+                    scheme: r.get(5)?,
+                    network: r.get(6)?,
+                    asset: r.get(7)?,
+                    pay_to: r.get(8)?,
+                    amount: parse_amount(&r.get::<_, String>(9)?, "listing_snapshots.amount")?,
+                    raw: String::new(),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn analysis_observe(&self, payments: Vec<Payment>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO analysis_observed ({PAYMENT_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+            ))?;
+            for p in &payments {
+                stmt.execute(params![
+                    p.chain,
+                    p.tx_id,
+                    p.idx_outer,
+                    p.idx_inner,
+                    i64_of(p.block_number, "block_number")?,
+                    p.block_hash,
+                    p.block_time,
+                    p.asset,
+                    p.payer,
+                    p.pay_to,
+                    p.amount.to_string(),
+                    p.nonce,
+                    p.facilitator,
+                    p.tx_from,
+                    p.method
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn analysis_observed(&self) -> Result<Vec<Payment>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM analysis_observed
+                 ORDER BY chain, tx_id, idx_outer, idx_inner"
+            ))?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(payment_of(r, false)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn analysis_set_organic(
+        &self,
+        flags: Vec<(PaymentKey, bool)>,
+    ) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE payments SET is_organic = ?1
+                 WHERE chain = ?2 AND tx_id = ?3 AND idx_outer = ?4 AND idx_inner = ?5",
+            )?;
+            let mut n = 0u64;
+            for (k, organic) in &flags {
+                n += stmt.execute(params![organic, k.chain, k.tx_id, k.idx_outer, k.idx_inner])?
+                    as u64;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    pub async fn analysis_replace(
+        &self,
+        rows: Vec<MatchRow>,
+        flags: Vec<AddressFlag>,
+        run_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute("DELETE FROM analysis_matches", [])?;
+            conn.execute("DELETE FROM analysis_address_flags", [])?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO analysis_matches ({MATCH_COLUMNS}) VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+            ))?;
+            for m in &rows {
+                stmt.execute(params![
+                    m.row_key,
+                    m.claim_source,
+                    m.claim_id,
+                    m.network,
+                    m.tx_id,
+                    m.idx_outer,
+                    m.idx_inner,
+                    m.has_payment,
+                    m.status,
+                    m.rule,
+                    m.payer,
+                    m.pay_to,
+                    m.asset,
+                    m.amount.to_string(),
+                    m.claimed_amount.to_string(),
+                    m.block_time,
+                    m.claimed_at,
+                    m.facilitator,
+                    m.resource,
+                    m.price_status,
+                    m.listed_amount.to_string(),
+                    m.is_final,
+                    m.is_organic,
+                    m.detail,
+                    m.run_at
+                ])?;
+            }
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR REPLACE INTO analysis_address_flags (address, flag, detail, run_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for f in &flags {
+                stmt.execute(params![f.address, f.flag, f.detail, f.run_at])?;
+            }
+            conn.execute(
+                "INSERT OR REPLACE INTO analysis_runs (id, finished_at) VALUES (1, ?1)",
+                params![run_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn analysis_matches(
+        &self,
+        pay_to: Option<&str>,
+    ) -> Result<Vec<MatchRow>, StoreError> {
+        let pay_to = pay_to.map(str::to_owned);
+        self.read(move |conn| {
+            let mut out = Vec::new();
+            let sql = match &pay_to {
+                Some(_) => format!(
+                    "SELECT {MATCH_COLUMNS} FROM analysis_matches WHERE pay_to = ?1 ORDER BY row_key"
+                ),
+                None => format!("SELECT {MATCH_COLUMNS} FROM analysis_matches ORDER BY row_key"),
+            };
+            let mut stmt = conn.prepare(&sql)?;
+            let mut rows = match &pay_to {
+                Some(p) => stmt.query(params![p])?,
+                None => stmt.query([])?,
+            };
+            while let Some(r) = rows.next()? {
+                out.push(match_of(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn analysis_address_flags(&self) -> Result<Vec<AddressFlag>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT address, flag, detail, run_at FROM analysis_address_flags ORDER BY address, flag",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(AddressFlag {
+                    address: r.get(0)?,
+                    flag: r.get(1)?,
+                    detail: r.get(2)?,
+                    run_at: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn analysis_last_run(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT finished_at FROM analysis_runs WHERE id = 1")?;
+            let mut rows = stmt.query([])?;
+            Ok(match rows.next()? {
+                Some(r) => Some(r.get(0)?),
+                None => None,
+            })
+        })
+        .await
+    }
+}
