@@ -14,6 +14,7 @@
 
 pub mod attribute;
 pub mod correlate;
+pub mod http;
 pub mod organic;
 pub mod reconcile;
 mod run;

@@ -13,11 +13,23 @@ use crate::organic::{OrganicConfig, organic};
 use crate::reconcile::{self, SellerReport};
 
 /// `[analysis]` in the configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalysisConfig {
+    /// `x402scope serve` runs the analysis again this many seconds after a run.
+    pub interval_secs: u64,
     pub correlate: CorrelateConfig,
     pub organic: OrganicConfig,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            interval_secs: 60,
+            correlate: CorrelateConfig::default(),
+            organic: OrganicConfig::default(),
+        }
+    }
 }
 
 /// What a run did.

@@ -82,6 +82,12 @@ pub enum Command {
     /// Receive signed settlement webhooks ([webhooks] in the config).
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Correlate claims with on-chain payments, attribute them to resources and
+    /// set the organic flags, once ([analysis] in the config).
+    Analyze(crate::analyze::AnalyzeArgs),
+    /// Reports from the latest analysis run.
+    #[command(subcommand)]
+    Report(crate::analyze::ReportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +178,8 @@ async fn dispatch(
             Ok(ExitCode::SUCCESS)
         }
         Command::Screen(command) => crate::screen::run(&loaded.config, command).await,
+        Command::Analyze(args) => crate::analyze::analyze(&loaded.config, args).await,
+        Command::Report(command) => crate::analyze::report(&loaded.config, command).await,
         Command::Crawl(args) => {
             crate::crawl::run(&loaded.config, args, shutdown).await?;
             Ok(ExitCode::SUCCESS)

@@ -46,6 +46,9 @@ pub struct Config {
     /// `x402scope serve`: the address, and which parts run.
     #[serde(default)]
     pub serve: ServeConfig,
+    /// Correlation, attribution and the organic filter (`x402scope analyze`).
+    #[serde(default)]
+    pub analysis: x402scope_analysis::AnalysisConfig,
 }
 
 /// `[probe]`: limits of the SSRF-safe fetcher and the scheduler's politeness.

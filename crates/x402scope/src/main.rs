@@ -4,6 +4,7 @@
 //! configuration, sets up logging and the shutdown token, and hands off to the
 //! library crates. It is the only place that reads the process environment.
 
+mod analyze;
 mod bench;
 mod cli;
 mod config;

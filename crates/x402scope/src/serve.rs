@@ -325,6 +325,24 @@ fn service_parts(
         )),
     ));
 
+    let (config2, store2) = (config.clone(), store.clone());
+    out.push(part(
+        "analysis",
+        "analysis",
+        Some(looping_part(
+            "analysis",
+            board,
+            cancel.child_token(),
+            move |_| {
+                let (config, store) = (config2.clone(), store2.clone());
+                async move {
+                    crate::analyze::run_once(&config, &store).await?;
+                    Ok(Duration::from_secs(config.analysis.interval_secs.max(1)))
+                }
+            },
+        )),
+    ));
+
     if let Some(state) = webhooks.cloned() {
         out.push(part(
             "webhooks",
@@ -454,6 +472,7 @@ pub async fn run(
         if let Some(state) = &webhooks {
             extra = extra.merge(x402scope_ingest::webhooks::router(state.clone()));
         }
+        extra = extra.merge(x402scope_analysis::http::router(store.clone()));
         let app = x402scope_web::app(state, extra);
         let cancel = shutdown.child_token();
         let board2 = board.clone();
