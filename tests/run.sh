@@ -109,6 +109,7 @@ X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402sc
 X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" \
   cargo test -p x402scope-store --test conformance --test migrations_and_durability -- clickhouse
 X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-kyt --test store -- clickhouse
+X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-analysis --test scenario -- clickhouse
 unset X402SCOPE_TEST_CLICKHOUSE_COMPRESSION
 kill "$SHIM_PID" 2>/dev/null || true; SHIM_PID=
 
