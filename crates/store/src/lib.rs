@@ -24,12 +24,14 @@ pub mod model;
 mod probe;
 mod sqlite;
 mod sqlite_kyt;
+mod stats;
 mod url;
 
 pub use kyt::*;
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;
 pub use probe::ProbeSpend;
+pub use stats::{LabelCount, ProbeStats};
 pub use url::{StoreUrl, StoreUrlError};
 
 /// Why a store operation failed.

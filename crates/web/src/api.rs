@@ -252,7 +252,20 @@ pub async fn healthz(State(s): State<AppState>) -> Response {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let body = crate::metrics::render(&s.status().snapshot(), s.http());
+    let (probe, inbox) = tokio::join!(s.store().probe_stats(), s.store().inbox_counts());
+    let counts = crate::metrics::StoreCounts {
+        probe: probe
+            .map_err(|e| tracing::warn!(error = %e, "metrics: probe counts"))
+            .ok(),
+        inbox: inbox
+            .map_err(|e| tracing::warn!(error = %e, "metrics: inbox counts"))
+            .ok(),
+    };
+    let mut body = crate::metrics::render(&s.status().snapshot(), s.http());
+    body.push_str(&crate::metrics::render_more(
+        &counts,
+        &s.status().external_metrics(),
+    ));
     let mut res = body.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
