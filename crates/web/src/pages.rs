@@ -68,7 +68,7 @@ pub struct Base {
 
 impl Base {
     fn new(state: &AppState, title: impl Into<String>, active: &str) -> Self {
-        let nav = [
+        let mut nav: Vec<Link> = [
             ("/", "Overview"),
             ("/transactions", "Transactions"),
             ("/facilitators", "Facilitators"),
@@ -82,6 +82,11 @@ impl Base {
             active: *href == active,
         })
         .collect();
+        nav.extend(state.extra_nav().into_iter().map(|(href, label)| Link {
+            active: href == active,
+            href,
+            label,
+        }));
         let banner = state
             .status()
             .degraded()

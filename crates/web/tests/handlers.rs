@@ -1151,3 +1151,20 @@ async fn the_rate_limit_answers_429_past_the_burst_and_extra_routes_merge() {
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_added_for_merged_routes_show_in_every_pages_navigation() {
+    let f = fixture().await;
+    f.state.add_nav("/kyt", "KYT review");
+    let extra = Router::new().route("/kyt", axum::routing::get(|| async { "queue" }));
+    let app = x402scope_web::app(f.state.clone(), extra);
+    for path in ["/", "/transactions", "/networks", "/resources"] {
+        let page = get(&app, path).await;
+        assert!(
+            page.body.contains("<a href=\"/kyt\">KYT review</a>"),
+            "{path}\n{}",
+            page.body
+        );
+    }
+    assert_eq!(get(&app, "/kyt").await.body, "queue");
+}

@@ -459,6 +459,7 @@ pub async fn run(
             }),
         };
         let state = x402scope_web::AppState::new(store.clone(), board.clone(), web_config);
+        state.add_nav("/kyt", "KYT review");
         // The KYT review router (every route authenticated) and the webhook
         // receiver share the web server, its headers and its rate limit.
         let mut extra =

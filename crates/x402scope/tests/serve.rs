@@ -314,6 +314,9 @@ fn serve_runs_the_crawler_probe_kyt_and_webhook_parts_and_mounts_their_routes() 
         404
     );
     assert_eq!(state("webhook-receiver"), "running");
+    // Every page links the KYT review queue.
+    let (_, page) = http_get(&server.addr, "/").unwrap();
+    assert!(page.contains("<a href=\"/kyt\">KYT review</a>"), "{page}");
     // A signed delivery is stored; /metrics counts every answer by source
     // and outcome.
     let body = settlement_event();
