@@ -221,14 +221,21 @@ pub async fn resources(
     })
 }
 
-/// A probe report for one endpoint.
+/// A probe report for one endpoint; `format=csv` exports it.
 #[utoipa::path(get, path = "/api/v1/probe", params(ProbeQuery),
-    responses((status = 200, body = data::ProbeReportData), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, content((data::ProbeReportData = "application/json"), (String = "text/csv"))),
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn probe(
     State(s): State<AppState>,
     q: Result<Query<ProbeQuery>, QueryRejection>,
 ) -> ApiResult {
-    Ok(json(&*data::probe_report(&s, &query(q)?).await?))
+    let q = query(q)?;
+    let format = q.format()?;
+    let d = data::probe_report(&s, &q).await?;
+    Ok(match format {
+        Format::Json => json(&*d),
+        Format::Csv => crate::csv::response("probe-report", crate::csv::probe_report(&d)),
+    })
 }
 
 /// Search by address, tx hash or signature, resource URL, or facilitator.

@@ -1032,6 +1032,15 @@ pub struct ProbeQuery {
     /// The probed endpoint.
     #[param(required = true, pattern = "^https?://[^\\s]{1,2040}$")]
     pub url: Option<String>,
+    /// `json` (default) or `csv` (the runs and the newest run's findings).
+    #[param(pattern = "^(json|csv)$")]
+    pub format: Option<String>,
+}
+
+impl ProbeQuery {
+    pub fn format(&self) -> Result<Format, WebError> {
+        Format::parse(given(&self.format))
+    }
 }
 
 /// A probe report: an endpoint's runs and the findings of the newest.
