@@ -150,7 +150,46 @@ pub struct WebhookState {
     store: Store,
     sources: Arc<Sources>,
     wake: Arc<Notify>,
+    deliveries: Arc<std::sync::Mutex<BTreeMap<(String, Delivery), u64>>>,
 }
+
+/// How the receiver answered a delivery (counted by source for monitoring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Delivery {
+    /// Stored in the inbox (200 `stored`).
+    Accepted,
+    /// A redelivery of a stored id (200 `duplicate`).
+    Duplicate,
+    /// No valid signature (401).
+    RejectedSignature,
+    /// Body over [`MAX_BODY`] (413).
+    TooLarge,
+    /// Unreadable body, bad Content-Length or an event that does not parse (400).
+    BadRequest,
+    /// No such source (404).
+    UnknownSource,
+    /// The store failed (503).
+    StoreUnavailable,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Accepted => "accepted",
+            Delivery::Duplicate => "duplicate",
+            Delivery::RejectedSignature => "rejected_signature",
+            Delivery::TooLarge => "too_large",
+            Delivery::BadRequest => "bad_request",
+            Delivery::UnknownSource => "unknown_source",
+            Delivery::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+/// The source label of deliveries to a source that is not configured (so that
+/// unknown names cannot grow the counts without bound; configured names never
+/// contain parentheses).
+pub const UNKNOWN_SOURCE: &str = "(unknown)";
 
 impl WebhookState {
     pub fn new(store: Store, sources: Sources) -> Self {
@@ -158,11 +197,27 @@ impl WebhookState {
             store,
             sources: Arc::new(sources),
             wake: Arc::new(Notify::new()),
+            deliveries: Arc::default(),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    fn count(&self, source: &str, outcome: Delivery) {
+        if let Ok(mut m) = self.deliveries.lock() {
+            *m.entry((source.to_owned(), outcome)).or_insert(0) += 1;
+        }
+    }
+
+    /// Deliveries answered since start, by (source, outcome), sorted; sources
+    /// not configured count under [`UNKNOWN_SOURCE`].
+    pub fn delivery_counts(&self) -> Vec<(String, Delivery, u64)> {
+        self.deliveries
+            .lock()
+            .map(|m| m.iter().map(|((s, o), n)| (s.clone(), *o, *n)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -244,37 +299,71 @@ async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let (outcome, res) = handle(&state, &source_name, headers, body).await;
+    let label = if state.sources.0.contains_key(&source_name) {
+        source_name.as_str()
+    } else {
+        UNKNOWN_SOURCE
+    };
+    state.count(label, outcome);
+    res
+}
+
+async fn handle(
+    state: &WebhookState,
+    source_name: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> (Delivery, Response) {
+    let source_name = source_name.to_owned();
     let Some(source) = state.sources.0.get(&source_name) else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            format!("unknown source {source_name:?}"),
+        return (
+            Delivery::UnknownSource,
+            refuse(
+                StatusCode::NOT_FOUND,
+                format!("unknown source {source_name:?}"),
+            ),
         );
     };
     // A declared length over the cap is refused before reading anything.
     if let Some(len) = headers.get(header::CONTENT_LENGTH) {
         match len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
             Some(n) if n > MAX_BODY as u64 => {
-                return refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("body over {MAX_BODY} bytes"),
+                return (
+                    Delivery::TooLarge,
+                    refuse(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("body over {MAX_BODY} bytes"),
+                    ),
                 );
             }
             Some(_) => {}
-            None => return refuse(StatusCode::BAD_REQUEST, "invalid Content-Length"),
+            None => {
+                return (
+                    Delivery::BadRequest,
+                    refuse(StatusCode::BAD_REQUEST, "invalid Content-Length"),
+                );
+            }
         }
     }
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body over {MAX_BODY} bytes"),
+            return (
+                Delivery::TooLarge,
+                refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body over {MAX_BODY} bytes"),
+                ),
             );
         }
         Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}"),
+            return (
+                Delivery::BadRequest,
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}"),
+                ),
             );
         }
     };
@@ -283,7 +372,10 @@ async fn receive(
     let lookup = |name: &str| header_str(&headers, name);
     if let Err(e) = verify(source, &lookup, &body, received_at) {
         tracing::debug!(source = %source_name, error = %e, "webhook signature refused");
-        return refuse(StatusCode::UNAUTHORIZED, e);
+        return (
+            Delivery::RejectedSignature,
+            refuse(StatusCode::UNAUTHORIZED, e),
+        );
     }
     let header_id = id_header(&lookup);
     let parsed = match events::parse(
@@ -294,7 +386,7 @@ async fn receive(
         &body,
     ) {
         Ok(p) => p,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+        Err(e) => return (Delivery::BadRequest, refuse(StatusCode::BAD_REQUEST, e)),
     };
     let webhook_id = header_id.unwrap_or(parsed.natural_id);
     let envelope = WebhookEnvelope {
@@ -309,14 +401,23 @@ async fn receive(
     match state.store.inbox_put(envelope).await {
         Ok(true) => {
             state.wake.notify_one();
-            reply(StatusCode::OK, "stored", Some(webhook_id), None)
+            (
+                Delivery::Accepted,
+                reply(StatusCode::OK, "stored", Some(webhook_id), None),
+            )
         }
-        Ok(false) => reply(StatusCode::OK, "duplicate", Some(webhook_id), None),
+        Ok(false) => (
+            Delivery::Duplicate,
+            reply(StatusCode::OK, "duplicate", Some(webhook_id), None),
+        ),
         Err(e) => {
             tracing::error!(source = %source_name, error = %e, "cannot store a webhook");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the store is unavailable; retry later",
+            (
+                Delivery::StoreUnavailable,
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store is unavailable; retry later",
+                ),
             )
         }
     }

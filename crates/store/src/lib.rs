@@ -27,6 +27,7 @@ mod probe;
 mod sqlite;
 mod sqlite_analysis;
 mod sqlite_kyt;
+mod stats;
 mod url;
 
 pub use analysis::{AddressFlag, MatchRow, PaymentKey};
@@ -34,6 +35,7 @@ pub use kyt::*;
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;
 pub use probe::ProbeSpend;
+pub use stats::{LabelCount, ProbeStats};
 pub use url::{StoreUrl, StoreUrlError};
 
 /// Why a store operation failed.

@@ -42,7 +42,24 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, WebError> {
 type ApiResult = Result<Response, ApiError>;
 
 fn json<T: Serialize>(v: &T) -> Response {
-    Json(v).into_response()
+    json_sized(v, 4096)
+}
+
+/// JSON written into a buffer of `capacity` bytes up front (a list of many
+/// rows would otherwise grow it a dozen times).
+fn json_sized<T: Serialize>(v: &T, capacity: usize) -> Response {
+    let mut buf = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buf, v) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            buf,
+        )
+            .into_response(),
+        Err(e) => ApiError(WebError::Render(e.to_string())).into_response(),
+    }
 }
 
 pub fn routes() -> Router<AppState> {
@@ -115,7 +132,8 @@ pub async fn transactions(
 ) -> ApiResult {
     let (d, format) = data::transactions(&s, &query(q)?).await?;
     Ok(match format {
-        Format::Json => json(&*d),
+        // About 560 bytes a row.
+        Format::Json => json_sized(&*d, 256 + 640 * d.items.len()),
         Format::Csv => crate::csv::response("transactions", crate::csv::transactions(&d)),
     })
 }
@@ -203,14 +221,21 @@ pub async fn resources(
     })
 }
 
-/// A probe report for one endpoint.
+/// A probe report for one endpoint; `format=csv` exports it.
 #[utoipa::path(get, path = "/api/v1/probe", params(ProbeQuery),
-    responses((status = 200, body = data::ProbeReportData), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, content((data::ProbeReportData = "application/json"), (String = "text/csv"))),
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn probe(
     State(s): State<AppState>,
     q: Result<Query<ProbeQuery>, QueryRejection>,
 ) -> ApiResult {
-    Ok(json(&*data::probe_report(&s, &query(q)?).await?))
+    let q = query(q)?;
+    let format = q.format()?;
+    let d = data::probe_report(&s, &q).await?;
+    Ok(match format {
+        Format::Json => json(&*d),
+        Format::Csv => crate::csv::response("probe-report", crate::csv::probe_report(&d)),
+    })
 }
 
 /// Search by address, tx hash or signature, resource URL, or facilitator.
@@ -252,7 +277,20 @@ pub async fn healthz(State(s): State<AppState>) -> Response {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let body = crate::metrics::render(&s.status().snapshot(), s.http());
+    let (probe, inbox) = tokio::join!(s.store().probe_stats(), s.store().inbox_counts());
+    let counts = crate::metrics::StoreCounts {
+        probe: probe
+            .map_err(|e| tracing::warn!(error = %e, "metrics: probe counts"))
+            .ok(),
+        inbox: inbox
+            .map_err(|e| tracing::warn!(error = %e, "metrics: inbox counts"))
+            .ok(),
+    };
+    let mut body = crate::metrics::render(&s.status().snapshot(), s.http());
+    body.push_str(&crate::metrics::render_more(
+        &counts,
+        &s.status().external_metrics(),
+    ));
     let mut res = body.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

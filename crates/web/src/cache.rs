@@ -59,6 +59,11 @@ impl Cache {
         }
     }
 
+    /// Whether the cache keeps nothing (a zero time-to-live).
+    pub fn is_off(&self) -> bool {
+        self.ttl.is_zero()
+    }
+
     fn look(&self, key: &str) -> Look {
         let Ok(mut slots) = self.slots.lock() else {
             return Look::Missing(Arc::default());

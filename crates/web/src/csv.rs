@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::data::{FacilitatorsData, NetworksData, ResourcesData, TxListData};
+use crate::data::{FacilitatorsData, NetworksData, ProbeReportData, ResourcesData, TxListData};
 
 fn cell(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -154,6 +154,58 @@ pub fn resources(d: &ResourcesData) -> String {
                     .unwrap_or_default(),
             ]
         }),
+    )
+}
+
+/// A probe report: one `run` row per run (newest first), then one `finding`
+/// row per finding of the newest run.
+pub fn probe_report(d: &ProbeReportData) -> String {
+    let newest = d.runs.first().map(|r| r.id.clone()).unwrap_or_default();
+    let runs = d.runs.iter().map(|r| {
+        vec![
+            "run".into(),
+            d.url.clone(),
+            r.id.clone(),
+            r.started_at.to_string(),
+            r.status_code.to_string(),
+            r.latency_ms.to_string(),
+            r.error.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]
+    });
+    let findings = d.findings.iter().map(|f| {
+        vec![
+            "finding".into(),
+            d.url.clone(),
+            newest.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            f.rule_id.clone(),
+            f.severity.clone(),
+            f.message.clone(),
+            f.evidence.clone(),
+        ]
+    });
+    table(
+        &[
+            "kind",
+            "url",
+            "run_id",
+            "started_at",
+            "status_code",
+            "latency_ms",
+            "error",
+            "rule_id",
+            "severity",
+            "message",
+            "evidence",
+        ],
+        runs.chain(findings),
     )
 }
 

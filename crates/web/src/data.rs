@@ -21,18 +21,34 @@ pub const DISPLAY_DECIMALS: usize = 6;
 
 /// An atomic amount in whole units, exact: `1500000` → `"1.50"`, `1000` → `"0.001"`.
 pub fn units(a: &Amount) -> String {
-    let digits = a.to_string();
+    units_of_digits(&a.to_string())
+}
+
+/// [`units`] of an amount already written in decimal digits.
+fn units_of_digits(digits: &str) -> String {
     let (int, frac) = if digits.len() > DISPLAY_DECIMALS {
-        let (i, f) = digits.split_at(digits.len() - DISPLAY_DECIMALS);
-        (i.to_owned(), f.to_owned())
+        digits.split_at(digits.len() - DISPLAY_DECIMALS)
     } else {
-        ("0".to_owned(), format!("{digits:0>DISPLAY_DECIMALS$}"))
+        ("0", digits)
     };
-    let mut frac = frac.trim_end_matches('0').to_owned();
-    while frac.len() < 2 {
-        frac.push('0');
+    // Leading zeros of a short fraction, then its digits without trailing zeros.
+    let pad = DISPLAY_DECIMALS - frac.len();
+    let frac = frac.trim_end_matches('0');
+    let mut out = String::with_capacity(int.len() + 1 + DISPLAY_DECIMALS);
+    out.push_str(int);
+    out.push('.');
+    if frac.is_empty() {
+        out.push_str("00");
+        return out;
     }
-    format!("{int}.{frac}")
+    for _ in 0..pad {
+        out.push('0');
+    }
+    out.push_str(frac);
+    if pad + frac.len() < 2 {
+        out.push('0');
+    }
+    out
 }
 
 fn now() -> i64 {
@@ -123,22 +139,30 @@ pub struct TxRow {
 
 impl From<&Payment> for TxRow {
     fn from(p: &Payment) -> Self {
+        TxRow::from(p.clone())
+    }
+}
+
+impl From<Payment> for TxRow {
+    /// Moves the payment's strings (a list page converts many rows).
+    fn from(p: Payment) -> Self {
+        let amount = p.amount.to_string();
         TxRow {
-            network: p.chain.clone(),
-            tx_id: p.tx_id.clone(),
+            network: p.chain,
+            tx_id: p.tx_id,
             idx_outer: p.idx_outer,
             idx_inner: p.idx_inner,
             block_number: p.block_number,
             block_time: p.block_time,
             time: crate::chart::utc(p.block_time),
-            asset: p.asset.clone(),
-            payer: p.payer.clone(),
-            pay_to: p.pay_to.clone(),
-            amount: p.amount.to_string(),
-            amount_units: units(&p.amount),
-            facilitator: p.facilitator.clone(),
-            tx_from: p.tx_from.clone(),
-            method: p.method.clone(),
+            asset: p.asset,
+            payer: p.payer,
+            pay_to: p.pay_to,
+            amount_units: units_of_digits(&amount),
+            amount,
+            facilitator: p.facilitator,
+            tx_from: p.tx_from,
+            method: p.method,
             is_final: p.is_final,
             is_organic: p.is_organic,
         }
@@ -408,7 +432,6 @@ pub async fn transactions(
         pay_to,
         ..Filter::default()
     };
-    let key = format!("tx|{filter:?}|{resource:?}|{min:?}|{max:?}|{cursor:?}|{limit}");
     if empty {
         let none = TxListData {
             items: Vec::new(),
@@ -416,13 +439,21 @@ pub async fn transactions(
         };
         return Ok((std::sync::Arc::new(none), format));
     }
-    let st = state.clone();
-    let data = state
-        .cache()
-        .get(key, move || async move {
-            list_transactions(&st, filter, resource, min, max, cursor, limit).await
-        })
-        .await?;
+    // Uncached, skip the key (a Debug print of the filter) altogether.
+    let data = if state.cache().is_off() {
+        std::sync::Arc::new(
+            list_transactions(state, filter, resource, min, max, cursor, limit).await?,
+        )
+    } else {
+        let key = format!("tx|{filter:?}|{resource:?}|{min:?}|{max:?}|{cursor:?}|{limit}");
+        let st = state.clone();
+        state
+            .cache()
+            .get(key, move || async move {
+                list_transactions(&st, filter, resource, min, max, cursor, limit).await
+            })
+            .await?
+    };
     Ok((data, format))
 }
 
@@ -439,8 +470,8 @@ async fn list_transactions(
     if resource.is_none() && min.is_none() && max.is_none() {
         let page = store.transactions(&filter, cursor.as_ref(), limit).await?;
         return Ok(TxListData {
-            items: page.items.iter().map(TxRow::from).collect(),
             next: page.next.map(|c| c.encode()),
+            items: page.items.into_iter().map(TxRow::from).collect(),
         });
     }
     // Filters the store does not index: scan pages in order, keep what matches.
@@ -1001,6 +1032,15 @@ pub struct ProbeQuery {
     /// The probed endpoint.
     #[param(required = true, pattern = "^https?://[^\\s]{1,2040}$")]
     pub url: Option<String>,
+    /// `json` (default) or `csv` (the runs and the newest run's findings).
+    #[param(pattern = "^(json|csv)$")]
+    pub format: Option<String>,
+}
+
+impl ProbeQuery {
+    pub fn format(&self) -> Result<Format, WebError> {
+        Format::parse(given(&self.format))
+    }
 }
 
 /// A probe report: an endpoint's runs and the findings of the newest.
@@ -1184,5 +1224,12 @@ mod tests {
         assert_eq!(units(&Amount::from_u64(1_000)), "0.001");
         assert_eq!(units(&Amount::from_u64(1_500_000)), "1.50");
         assert_eq!(units(&Amount::from_u64(123_456_789)), "123.456789");
+        assert_eq!(units(&Amount::from_u64(1)), "0.000001");
+        assert_eq!(units(&Amount::from_u64(10_000)), "0.01");
+        assert_eq!(units(&Amount::from_u64(100_000)), "0.10");
+        assert_eq!(units(&Amount::from_u64(1_000_000)), "1.00");
+        assert_eq!(units(&Amount::from_u64(12_000_000)), "12.00");
+        assert_eq!(units(&Amount::from_u64(1_234_500)), "1.2345");
+        assert_eq!(units(&Amount::from_u64(20)), "0.00002");
     }
 }

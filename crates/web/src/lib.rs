@@ -78,6 +78,8 @@ struct Inner {
     config: WebConfig,
     cache: Arc<cache::Cache>,
     http: metrics::HttpCounters,
+    /// Links added to the navigation for routes merged from other crates.
+    nav: std::sync::RwLock<Vec<(String, String)>>,
 }
 
 /// What every handler gets; cheap to clone.
@@ -102,7 +104,20 @@ impl AppState {
             config,
             cache,
             http: metrics::HttpCounters::default(),
+            nav: std::sync::RwLock::default(),
         }))
+    }
+
+    /// Add a link to every page's navigation, after the built-in ones (for a
+    /// page that another crate's router serves, e.g. the KYT review queue).
+    pub fn add_nav(&self, href: &str, label: &str) {
+        if let Ok(mut nav) = self.0.nav.write() {
+            nav.push((href.to_owned(), label.to_owned()));
+        }
+    }
+
+    pub(crate) fn extra_nav(&self) -> Vec<(String, String)> {
+        self.0.nav.read().map(|n| n.clone()).unwrap_or_default()
     }
 
     pub fn store(&self) -> &Store {

@@ -68,7 +68,7 @@ pub struct Base {
 
 impl Base {
     fn new(state: &AppState, title: impl Into<String>, active: &str) -> Self {
-        let nav = [
+        let mut nav: Vec<Link> = [
             ("/", "Overview"),
             ("/transactions", "Transactions"),
             ("/facilitators", "Facilitators"),
@@ -82,6 +82,11 @@ impl Base {
             active: *href == active,
         })
         .collect();
+        nav.extend(state.extra_nav().into_iter().map(|(href, label)| Link {
+            active: href == active,
+            href,
+            label,
+        }));
         let banner = state
             .status()
             .degraded()
@@ -482,11 +487,23 @@ struct ProbePage {
     data: Arc<data::ProbeReportData>,
 }
 
+impl ProbePage {
+    fn csv_href(&self) -> String {
+        format!("/api/v1/probe?url={}&format=csv", enc(&self.data.url))
+    }
+}
+
 async fn probe(
     State(s): State<AppState>,
     q: Result<Query<ProbeQuery>, QueryRejection>,
 ) -> PageResult {
     let q = query(q).map_err(fail)?;
+    if q.format().map_err(fail)? == Format::Csv {
+        let url = q.url.as_deref().unwrap_or_default();
+        return Ok(
+            Redirect::to(&format!("/api/v1/probe?url={}&format=csv", enc(url))).into_response(),
+        );
+    }
     let d = data::probe_report(&s, &q).await.map_err(fail)?;
     render(&ProbePage {
         base: Base::new(&s, "Probe report", "/resources"),

@@ -81,6 +81,7 @@ impl PartStatus {
 #[derive(Debug, Clone, Default)]
 pub struct StatusBoard {
     parts: Arc<RwLock<BTreeMap<String, PartStatus>>>,
+    metrics: Arc<RwLock<Vec<crate::metrics::ExternalFamily>>>,
 }
 
 impl StatusBoard {
@@ -116,6 +117,20 @@ impl StatusBoard {
             .read()
             .map(|p| p.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Add a metric family that a part keeps itself (e.g. the webhook
+    /// receiver's delivery counts): `/metrics` reads it at every scrape.
+    pub fn add_metrics(&self, family: crate::metrics::ExternalFamily) {
+        if let Ok(mut m) = self.metrics.write() {
+            m.retain(|f| f.name != family.name);
+            m.push(family);
+        }
+    }
+
+    /// The families added with [`StatusBoard::add_metrics`].
+    pub fn external_metrics(&self) -> Vec<crate::metrics::ExternalFamily> {
+        self.metrics.read().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Parts the banner shows.

@@ -49,6 +49,32 @@ fn shown(s: &str) -> String {
     }
 }
 
+/// Why `s` is neither `0x` and `hex_digits` hex digits nor `min..=max`
+/// base58 characters: the first thing that is wrong, for a message.
+fn why_not(s: &str, hex_digits: usize, what: &str, min: usize, max: usize) -> String {
+    if let Some(hex) = s.strip_prefix("0x") {
+        if let Some(c) = hex.chars().find(|c| !c.is_ascii_hexdigit()) {
+            return format!("after 0x it has {c:?}, which is not a hex digit");
+        }
+        return format!(
+            "after 0x it has {} hex digits, expected {hex_digits}",
+            hex.len()
+        );
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !c.is_ascii() || !BASE58.contains(&(*c as u8)))
+    {
+        return format!(
+            "it does not start with 0x, and {c:?} is not a base58 character (base58 has no 0, O, I or l)"
+        );
+    }
+    format!(
+        "it does not start with 0x, and as a base58 {what} it has {} characters, expected {min} to {max}",
+        s.chars().count()
+    )
+}
+
 /// An address: EVM addresses are lowercased (the store's form); Solana
 /// addresses are kept as they are.
 pub fn address(param: &str, s: &str) -> Result<String, WebError> {
@@ -60,8 +86,9 @@ pub fn address(param: &str, s: &str) -> Result<String, WebError> {
         return Ok(s.to_owned());
     }
     Err(WebError::bad(format!(
-        "`{param}`: {} is not an address (expected 0x and 40 hex digits, or a base58 Solana address of 32 to 44 characters)",
-        shown(s)
+        "`{param}`: {} is not an address (expected 0x and 40 hex digits, or a base58 Solana address of 32 to 44 characters: {})",
+        shown(s),
+        why_not(s, 40, "Solana address", 32, 44)
     )))
 }
 
@@ -75,16 +102,31 @@ pub fn tx_id(param: &str, s: &str) -> Result<String, WebError> {
         return Ok(s.to_owned());
     }
     Err(WebError::bad(format!(
-        "`{param}`: {} is not a transaction id (expected 0x and 64 hex digits, or a base58 Solana signature)",
-        shown(s)
+        "`{param}`: {} is not a transaction id (expected 0x and 64 hex digits, or a base58 Solana signature of 64 to 88 characters: {})",
+        shown(s),
+        why_not(s, 64, "Solana signature", 64, 88)
     )))
 }
 
 /// A CAIP-2 network id.
 pub fn network(param: &str, s: &str) -> Result<String, WebError> {
     Network::parse_caip2(s).map(|n| n.to_string()).map_err(|_| {
+        let why = match s.split_once(':') {
+            None => "there is no `:`".to_owned(),
+            Some((ns, _))
+                if !(3..=8).contains(&ns.len())
+                    || !ns
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+            {
+                format!("the namespace {ns:?} is not 3 to 8 of a-z, 0-9 and -")
+            }
+            Some((_, r)) => {
+                format!("the reference {r:?} is not 1 to 32 of A-Z, a-z, 0-9, - and _")
+            }
+        };
         WebError::bad(format!(
-            "`{param}`: {} is not a CAIP-2 network id (`namespace:reference`, e.g. `eip155:8453`)",
+            "`{param}`: {} is not a CAIP-2 network id (`namespace:reference`, e.g. `eip155:8453` or `solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp`: {why})",
             shown(s)
         ))
     })

@@ -1151,3 +1151,74 @@ async fn the_rate_limit_answers_429_past_the_burst_and_extra_routes_merge() {
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_added_for_merged_routes_show_in_every_pages_navigation() {
+    let f = fixture().await;
+    f.state.add_nav("/kyt", "KYT review");
+    let extra = Router::new().route("/kyt", axum::routing::get(|| async { "queue" }));
+    let app = x402scope_web::app(f.state.clone(), extra);
+    for path in ["/", "/transactions", "/networks", "/resources"] {
+        let page = get(&app, path).await;
+        assert!(
+            page.body.contains("<a href=\"/kyt\">KYT review</a>"),
+            "{path}\n{}",
+            page.body
+        );
+    }
+    assert_eq!(get(&app, "/kyt").await.body, "queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_report_exports_csv() {
+    let f = fixture().await;
+    let app = app(&f.state);
+    let q = x402scope_web::url_encode(RESOURCE);
+    let csv = get(&app, &format!("/api/v1/probe?url={q}&format=csv")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("probe-report.csv")
+    );
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", csv.body);
+    assert!(lines[0].starts_with("kind,url,run_id,started_at,status_code"));
+    assert!(lines[1].starts_with(&format!("run,{RESOURCE},run1,")));
+    assert!(lines[1].contains(",402,42,"));
+    assert!(
+        lines[2].starts_with(&format!("finding,{RESOURCE},run1,,,,,X402-001,must,")),
+        "{}",
+        lines[2]
+    );
+    // The page links it, and `format=csv` on the page sends there.
+    let page = get(&app, &format!("/probe?url={q}")).await;
+    assert!(
+        page.body.contains(&format!(
+            "id=\"probe-csv\" href=\"/api/v1/probe?url={q}&#38;format=csv\""
+        )),
+        "{}",
+        page.body
+    );
+    let r = get(&app, &format!("/probe?url={q}&format=csv")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers[header::LOCATION],
+        format!("/api/v1/probe?url={q}&format=csv").as_str()
+    );
+    // A bad format is a 400 from both.
+    for path in [
+        format!("/api/v1/probe?url={q}&format=xls"),
+        format!("/probe?url={q}&format=xls"),
+    ] {
+        let a = get(&app, &path).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            a.body.contains("`format`: ") && a.body.contains("is not a format (json or csv)"),
+            "{path}: {}",
+            a.body
+        );
+    }
+}

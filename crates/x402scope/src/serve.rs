@@ -445,6 +445,18 @@ pub async fn run(
         }
     }
     let web_enabled = config.serve.web && !config.serve.disable.iter().any(|d| d == "web");
+    // The webhook receiver (POST /webhooks/{source} on the web server) is a
+    // part of its own: `disable = ["webhook-receiver"]` unmounts it.
+    let receiver_on = !config.serve.disable.iter().any(|d| d == "webhook-receiver");
+    if webhooks.is_some() {
+        let mut r = PartStatus::new("webhook-receiver", "webhook-receiver", None);
+        r.state = if receiver_on && web_enabled {
+            PartState::Running
+        } else {
+            PartState::Disabled
+        };
+        board.register(r);
+    }
     let mut web = PartStatus::new("web", "web", None);
     if web_enabled {
         let listen = args.listen.unwrap_or(config.serve.listen);
@@ -465,12 +477,14 @@ pub async fn run(
             }),
         };
         let state = x402scope_web::AppState::new(store.clone(), board.clone(), web_config);
+        state.add_nav("/kyt", "KYT review");
         // The KYT review router (every route authenticated) and the webhook
         // receiver share the web server, its headers and its rate limit.
         let mut extra =
             x402scope_kyt::http::router(x402scope_kyt::http::KytState::new(store.clone()));
-        if let Some(state) = &webhooks {
+        if let Some(state) = webhooks.as_ref().filter(|_| receiver_on) {
             extra = extra.merge(x402scope_ingest::webhooks::router(state.clone()));
+            board.add_metrics(crate::webhooks::delivery_metrics(state.clone()));
         }
         extra = extra.merge(x402scope_analysis::http::router(store.clone()));
         let app = x402scope_web::app(state, extra);

@@ -45,6 +45,23 @@ pub async fn serve(
     Ok(())
 }
 
+/// The receiver's delivery counts as a `/metrics` family of `serve`.
+pub fn delivery_metrics(state: WebhookState) -> x402scope_web::metrics::ExternalFamily {
+    x402scope_web::metrics::ExternalFamily {
+        name: "x402scope_webhook_deliveries_total".into(),
+        kind: "counter",
+        help: "Webhook deliveries answered since start, by source and outcome (accepted, duplicate, rejected_signature, too_large, bad_request, unknown_source, store_unavailable).".into(),
+        labels: vec!["source".into(), "outcome".into()],
+        read: std::sync::Arc::new(move || {
+            state
+                .delivery_counts()
+                .into_iter()
+                .map(|(source, outcome, n)| (vec![source, outcome.as_str().to_owned()], n))
+                .collect()
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

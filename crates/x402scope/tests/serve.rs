@@ -313,7 +313,121 @@ fn serve_runs_the_crawler_probe_kyt_and_webhook_parts_and_mounts_their_routes() 
             .0,
         404
     );
+    assert_eq!(state("webhook-receiver"), "running");
+    // Every page links the KYT review queue.
+    let (_, page) = http_get(&server.addr, "/").unwrap();
+    assert!(page.contains("<a href=\"/kyt\">KYT review</a>"), "{page}");
+    // A signed delivery is stored; /metrics counts every answer by source
+    // and outcome.
+    let body = settlement_event();
+    let ts = x402scope_ingest::webhooks::unix_now();
+    let secret =
+        x402scope_ingest::signature::Secret::whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap();
+    let sig = x402scope_ingest::signature::sign_standard(&secret, "msg_1", ts, body.as_bytes());
+    let ts = ts.to_string();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", sig.as_str()),
+    ];
+    for _ in 0..2 {
+        let (status, reply) = x402scope_testkit::http::request(
+            &server.addr,
+            "POST",
+            "/webhooks/shop",
+            &headers,
+            &body,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{reply}");
+    }
+    let (_, metrics) = http_get(&server.addr, "/metrics").unwrap();
+    for series in [
+        "x402scope_webhook_deliveries_total{source=\"shop\",outcome=\"accepted\"} 1",
+        "x402scope_webhook_deliveries_total{source=\"shop\",outcome=\"duplicate\"} 1",
+        "x402scope_webhook_deliveries_total{source=\"shop\",outcome=\"rejected_signature\"} 1",
+        "x402scope_webhook_deliveries_total{source=\"(unknown)\",outcome=\"unknown_source\"} 1",
+        "x402scope_store_up 1",
+    ] {
+        assert!(metrics.contains(series), "{series}\n{metrics}");
+    }
 
+    let (ok, _) = stop(server);
+    assert!(ok);
+}
+
+fn settlement_event() -> String {
+    serde_json::json!({
+        "type": "x402.settlement.succeeded",
+        "timestamp": 1_700_000_001u64,
+        "data": {
+            "resource": {"url": "http://seller.test/item/1", "mimeType": "application/json"},
+            "facilitator": "http://facilitator.test",
+            "accepted": {
+                "scheme": "exact",
+                "network": "eip155:84532",
+                "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+                "amount": "1000",
+                "payTo": "0x00000000000000000000000000000000000000aa",
+                "maxTimeoutSeconds": 300,
+                "extra": {"name": "USDC", "version": "2"}
+            },
+            "settleResponse": {
+                "success": true,
+                "transaction": format!("0x{:064x}", 1),
+                "network": "eip155:84532",
+                "payer": "0x00000000000000000000000000000000000000bb"
+            }
+        }
+    })
+    .to_string()
+}
+
+#[test]
+fn the_webhook_receiver_can_be_turned_off_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("x402scope.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[serve]\nlisten = \"127.0.0.1:0\"\nindexers = false\ndisable = [\"crawler\", \"probe\", \"kyt\", \"webhook-receiver\"]\n\n[webhooks.sources.shop]\nkind = \"x402\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n",
+            dir.path().join("x.db").display()
+        ),
+    )
+    .unwrap();
+    let server = start(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "serve"],
+        &[],
+    );
+    let (_, body) = http_get(&server.addr, "/healthz").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let state = |name: &str| {
+        v["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["state"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| panic!("no part {name} in {body}"))
+    };
+    assert_eq!(state("webhook-receiver"), "disabled");
+    assert_ne!(state("webhooks"), "disabled", "the processor still runs");
+    assert_eq!(
+        http(&server.addr, "POST", "/webhooks/shop", None, "{}")
+            .unwrap()
+            .0,
+        404,
+        "the route is not mounted"
+    );
+    let (_, metrics) = http_get(&server.addr, "/metrics").unwrap();
+    assert!(
+        !metrics.contains("x402scope_webhook_deliveries_total"),
+        "{metrics}"
+    );
     let (ok, _) = stop(server);
     assert!(ok);
 }
