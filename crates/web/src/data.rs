@@ -383,6 +383,20 @@ pub struct TxListData {
     pub items: Vec<TxRow>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next: Option<String>,
+    /// This page as JSON, written by the first reader that asks (a cached
+    /// page is then served without serializing it again).
+    #[serde(skip)]
+    pub json: std::sync::OnceLock<axum::body::Bytes>,
+}
+
+impl TxListData {
+    pub fn new(items: Vec<TxRow>, next: Option<String>) -> Self {
+        TxListData {
+            items,
+            next,
+            json: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 /// Rows examined per store page when filtering by resource or amount.
@@ -433,10 +447,7 @@ pub async fn transactions(
         ..Filter::default()
     };
     if empty {
-        let none = TxListData {
-            items: Vec::new(),
-            next: None,
-        };
+        let none = TxListData::new(Vec::new(), None);
         return Ok((std::sync::Arc::new(none), format));
     }
     // Uncached, skip the key (a Debug print of the filter) altogether.
@@ -469,10 +480,11 @@ async fn list_transactions(
     let store = state.store();
     if resource.is_none() && min.is_none() && max.is_none() {
         let page = store.transactions(&filter, cursor.as_ref(), limit).await?;
-        return Ok(TxListData {
-            next: page.next.map(|c| c.encode()),
-            items: page.items.into_iter().map(TxRow::from).collect(),
-        });
+        let next = page.next.map(|c| c.encode());
+        return Ok(TxListData::new(
+            page.items.into_iter().map(TxRow::from).collect(),
+            next,
+        ));
     }
     // Filters the store does not index: scan pages in order, keep what matches.
     let linked: Option<HashSet<(String, String)>> = match &resource {
@@ -488,10 +500,7 @@ async fn list_transactions(
         None => None,
     };
     if linked.as_ref().is_some_and(HashSet::is_empty) {
-        return Ok(TxListData {
-            items: Vec::new(),
-            next: None,
-        });
+        return Ok(TxListData::new(Vec::new(), None));
     }
     let keep = |p: &Payment| {
         min.is_none_or(|m| p.amount >= m)
@@ -514,25 +523,20 @@ async fn list_transactions(
                 items.push(TxRow::from(p));
                 if items.len() == limit {
                     let last = i + 1 == n && !more;
-                    return Ok(TxListData {
-                        items,
-                        next: if last {
-                            None
-                        } else {
-                            after.map(|c| c.encode())
-                        },
-                    });
+                    let next = if last {
+                        None
+                    } else {
+                        after.map(|c| c.encode())
+                    };
+                    return Ok(TxListData::new(items, next));
                 }
             }
         }
         if !more {
-            return Ok(TxListData { items, next: None });
+            return Ok(TxListData::new(items, None));
         }
     }
-    Ok(TxListData {
-        items,
-        next: after.map(|c| c.encode()),
-    })
+    Ok(TxListData::new(items, after.map(|c| c.encode())))
 }
 
 // ---- facilitators ----

@@ -152,6 +152,23 @@ pub fn amount(param: &str, s: &str) -> Result<Amount, WebError> {
     Amount::parse_decimal(s).map_err(|e| WebError::bad(format!("`{param}`: {e}")))
 }
 
+/// Whitespace as `\s` means in the OpenAPI document's (ECMA-262) patterns, so
+/// that the validator and [`RESOURCE_PATTERN`] agree (Rust's
+/// `char::is_whitespace` also counts U+0085, which `\s` does not).
+fn is_json_schema_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0b}' | '\u{0c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
 /// A resource URL.
 pub fn resource(param: &str, s: &str) -> Result<String, WebError> {
     let rest = s
@@ -161,7 +178,7 @@ pub fn resource(param: &str, s: &str) -> Result<String, WebError> {
         Some(r)
             if !r.is_empty()
                 && s.chars().count() <= 2048
-                && !r.chars().any(char::is_whitespace) =>
+                && !r.chars().any(is_json_schema_space) =>
         {
             Ok(s.to_owned())
         }
@@ -369,5 +386,10 @@ mod tests {
         assert!(amount("min_amount", &"9".repeat(78)).is_err());
         assert!(resource("resource", "ftp://x").is_err());
         assert!(resource("resource", "https://a.example/x").is_ok());
+        // U+0085 is no `\s` in the documented pattern, so it is accepted;
+        // U+00A0 and U+3000 are.
+        assert!(resource("resource", "http://a\u{85}b").is_ok());
+        assert!(resource("resource", "http://a\u{a0}b").is_err());
+        assert!(resource("resource", "http://a\u{3000}b").is_err());
     }
 }
