@@ -53,31 +53,35 @@ pub async fn run(
     now: i64,
 ) -> Result<RunReport, AnalysisError> {
     let payments = store.analysis_payments().await?;
-    let observed = store.analysis_observed().await?;
 
     // The ledger: record what is new or moved to another block; what it holds
-    // and the store no longer does was removed by a reorg.
-    let current: HashMap<PaymentKey, &Payment> =
-        payments.iter().map(|p| (PaymentKey::of(p), p)).collect();
-    let known: HashMap<PaymentKey, &Payment> =
-        observed.iter().map(|p| (PaymentKey::of(p), p)).collect();
-    let fresh: Vec<Payment> = payments
-        .iter()
-        .filter(|p| {
-            known
-                .get(&PaymentKey::of(p))
-                .is_none_or(|o| o.block_hash != p.block_hash)
-        })
-        .cloned()
-        .collect();
-    if !fresh.is_empty() {
-        store.analysis_observe(fresh).await?;
-    }
-    let removed: Vec<Payment> = observed
-        .iter()
-        .filter(|o| !current.contains_key(&PaymentKey::of(o)))
-        .cloned()
-        .collect();
+    // and the store no longer does was removed by a reorg. Scoped, so that the
+    // ledger's copy is freed before the correlation runs.
+    let removed: Vec<Payment> = {
+        let observed = store.analysis_observed().await?;
+        let current: HashSet<PaymentKey> = payments.iter().map(PaymentKey::of).collect();
+        let known: HashMap<PaymentKey, &str> = observed
+            .iter()
+            .map(|p| (PaymentKey::of(p), p.block_hash.as_str()))
+            .collect();
+        let fresh: Vec<Payment> = payments
+            .iter()
+            .filter(|p| {
+                known
+                    .get(&PaymentKey::of(p))
+                    .is_none_or(|h| *h != p.block_hash)
+            })
+            .cloned()
+            .collect();
+        drop(known);
+        if !fresh.is_empty() {
+            store.analysis_observe(fresh).await?;
+        }
+        observed
+            .into_iter()
+            .filter(|o| !current.contains(&PaymentKey::of(o)))
+            .collect()
+    };
 
     let claims: Vec<ClaimFact> = store
         .claims()

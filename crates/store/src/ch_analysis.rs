@@ -221,8 +221,11 @@ struct RunRow {
     version: u64,
 }
 
-/// How many keys one `ALTER TABLE … UPDATE` names.
-const KEYS_PER_MUTATION: usize = 200;
+/// How many keys one `ALTER TABLE … UPDATE` names: at most ~140 bytes each (a
+/// Solana chain id and signature), so
+/// a statement stays well under the server's default 256 KiB `max_query_size`,
+/// while a first run over many payments takes few mutations (each rewrites parts).
+const KEYS_PER_MUTATION: usize = 1500;
 
 impl ClickHouseStore {
     pub async fn analysis_payments(&self) -> Result<Vec<Payment>, StoreError> {
