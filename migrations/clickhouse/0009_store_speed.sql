@@ -1,0 +1,1 @@
+-- x402scope store, ClickHouse backend: migration 9 (query speed).
