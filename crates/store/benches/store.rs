@@ -137,6 +137,44 @@ async fn queries(name: &str, store: &Store, rows: u64) {
     })
     .await;
     println!("{name}: transactions page of 50: p50 {p50:.1?}, p95 {p95:.1?}");
+    let page = store.transactions(&all, None, 50).await.unwrap();
+    let cursor = page.next.unwrap();
+    let (p50, p95) = latency(15, || async {
+        store.transactions(&all, Some(&cursor), 50).await.unwrap();
+    })
+    .await;
+    println!("{name}: transactions second page of 50 (keyset): p50 {p50:.1?}, p95 {p95:.1?}");
+}
+
+/// Many readers at once: `tasks` tasks each asking for the first page of 50
+/// for `secs` seconds; calls per second and per-call latency.
+async fn concurrent_pages(name: &str, store: &Store, tasks: usize, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while Instant::now() < until {
+                let t = Instant::now();
+                store
+                    .transactions(&Filter::default(), None, 50)
+                    .await
+                    .unwrap();
+                samples.push(t.elapsed());
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let rate = all.len() as f64 / secs as f64;
+    let (p50, p95) = (percentile(&mut all, 0.5), percentile(&mut all, 0.95));
+    println!(
+        "{name}: transactions page of 50, {tasks} concurrent readers: {rate:.0} calls/s, p50 {p50:.1?}, p95 {p95:.1?}"
+    );
 }
 
 fn main() {
@@ -158,6 +196,7 @@ fn main() {
             let rate = load(&store, rows, 10_000).await;
             println!("sqlite: insert {rows} payments in batches of 10,000: {rate:.0} rows/s");
             queries("sqlite", &store, rows).await;
+            concurrent_pages("sqlite", &store, 16, 5).await;
         }
 
         let rows = rows_from_env("X402SCOPE_BENCH_CLICKHOUSE_ROWS", 10_000_000);
@@ -170,8 +209,10 @@ fn main() {
                     (Some(s), u)
                 }
             };
+            // X402SCOPE_BENCH_CLICKHOUSE_OPTIONS, e.g. `?compression=none`, is added to the store URL.
+            let options = std::env::var("X402SCOPE_BENCH_CLICKHOUSE_OPTIONS").unwrap_or_default();
             let url = StoreUrl::parse(&format!(
-                "clickhouse://default@{}/x402scope_bench",
+                "clickhouse://default@{}/x402scope_bench{options}",
                 http.trim_start_matches("http://")
             ))
             .unwrap();
