@@ -96,12 +96,21 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    // X402SCOPE_BENCH_RUNS overrides the number of timed calls per figure.
+    let runs = rows_from_env("X402SCOPE_BENCH_RUNS", runs as u64).max(1) as usize;
     f().await; // warm
     let mut samples = Vec::with_capacity(runs);
+    let cpu = cpu_seconds();
     for _ in 0..runs {
         let t = Instant::now();
         f().await;
         samples.push(t.elapsed());
+    }
+    if let (Some(a), Some(b)) = (cpu, cpu_seconds()) {
+        println!(
+            "  (CPU time per call, this process: {:.1} ms)",
+            (b - a) * 1000.0 / runs as f64
+        );
     }
     (
         percentile(&mut samples, 0.5),
