@@ -48,7 +48,7 @@ struct Inner {
 /// Read connections kept open for reuse.
 const READERS: usize = 8;
 /// Dictionary entries kept in memory at most (about 100 bytes each).
-const ADDRESS_CACHE: usize = 2_000_000;
+const ADDRESS_CACHE: usize = 500_000;
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
