@@ -56,14 +56,32 @@ fn rows_from_env(var: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// This process's CPU time (user + system), where /proc tells it: on a shared
+/// machine it says what the work cost, whatever the wall clock says.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 async fn load(store: &Store, rows: u64, batch: u64) -> f64 {
     let started = Instant::now();
+    let cpu = cpu_seconds();
     let mut i = 0;
     while i < rows {
         let n = batch.min(rows - i);
         let payments: Vec<Payment> = (i..i + n).map(|k| payment(k, rows)).collect();
         store.commit_payments(payments, vec![], None).await.unwrap();
         i += n;
+    }
+    if let (Some(a), Some(b)) = (cpu, cpu_seconds()) {
+        println!(
+            "  (CPU time of the load {:.1} s: {:.0} rows per CPU second)",
+            b - a,
+            rows as f64 / (b - a)
+        );
     }
     rows as f64 / started.elapsed().as_secs_f64()
 }
@@ -78,12 +96,21 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    // X402SCOPE_BENCH_RUNS overrides the number of timed calls per figure.
+    let runs = rows_from_env("X402SCOPE_BENCH_RUNS", runs as u64).max(1) as usize;
     f().await; // warm
     let mut samples = Vec::with_capacity(runs);
+    let cpu = cpu_seconds();
     for _ in 0..runs {
         let t = Instant::now();
         f().await;
         samples.push(t.elapsed());
+    }
+    if let (Some(a), Some(b)) = (cpu, cpu_seconds()) {
+        println!(
+            "  (CPU time per call, this process: {:.1} ms)",
+            (b - a) * 1000.0 / runs as f64
+        );
     }
     (
         percentile(&mut samples, 0.5),
@@ -119,6 +146,44 @@ async fn queries(name: &str, store: &Store, rows: u64) {
     })
     .await;
     println!("{name}: transactions page of 50: p50 {p50:.1?}, p95 {p95:.1?}");
+    let page = store.transactions(&all, None, 50).await.unwrap();
+    let cursor = page.next.unwrap();
+    let (p50, p95) = latency(15, || async {
+        store.transactions(&all, Some(&cursor), 50).await.unwrap();
+    })
+    .await;
+    println!("{name}: transactions second page of 50 (keyset): p50 {p50:.1?}, p95 {p95:.1?}");
+}
+
+/// Many readers at once: `tasks` tasks each asking for the first page of 50
+/// for `secs` seconds; calls per second and per-call latency.
+async fn concurrent_pages(name: &str, store: &Store, tasks: usize, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while Instant::now() < until {
+                let t = Instant::now();
+                store
+                    .transactions(&Filter::default(), None, 50)
+                    .await
+                    .unwrap();
+                samples.push(t.elapsed());
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let rate = all.len() as f64 / secs as f64;
+    let (p50, p95) = (percentile(&mut all, 0.5), percentile(&mut all, 0.95));
+    println!(
+        "{name}: transactions page of 50, {tasks} concurrent readers: {rate:.0} calls/s, p50 {p50:.1?}, p95 {p95:.1?}"
+    );
 }
 
 fn main() {
@@ -130,12 +195,17 @@ fn main() {
         let rows = rows_from_env("X402SCOPE_BENCH_SQLITE_ROWS", 1_000_000);
         if rows > 0 {
             let dir = tempfile::tempdir().unwrap();
-            let url = StoreUrl::Sqlite(dir.path().join("bench.db"));
+            // X402SCOPE_BENCH_SQLITE_KEEP=PATH keeps the database there, for a look afterwards.
+            let path = std::env::var("X402SCOPE_BENCH_SQLITE_KEEP")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|_| dir.path().join("bench.db"));
+            let url = StoreUrl::Sqlite(path);
             migrate(&url).await.unwrap();
             let store = open(&url).await.unwrap();
             let rate = load(&store, rows, 10_000).await;
             println!("sqlite: insert {rows} payments in batches of 10,000: {rate:.0} rows/s");
             queries("sqlite", &store, rows).await;
+            concurrent_pages("sqlite", &store, 16, 5).await;
         }
 
         let rows = rows_from_env("X402SCOPE_BENCH_CLICKHOUSE_ROWS", 10_000_000);
@@ -148,8 +218,10 @@ fn main() {
                     (Some(s), u)
                 }
             };
+            // X402SCOPE_BENCH_CLICKHOUSE_OPTIONS, e.g. `?compression=none`, is added to the store URL.
+            let options = std::env::var("X402SCOPE_BENCH_CLICKHOUSE_OPTIONS").unwrap_or_default();
             let url = StoreUrl::parse(&format!(
-                "clickhouse://default@{}/x402scope_bench",
+                "clickhouse://default@{}/x402scope_bench{options}",
                 http.trim_start_matches("http://")
             ))
             .unwrap();

@@ -112,23 +112,24 @@ pub(crate) fn time_u32(t: i64, column: &'static str) -> Result<u32, StoreError> 
 }
 
 impl PaymentRow {
-    fn from_payment(p: &Payment, version: u64) -> Result<Self, StoreError> {
+    /// Takes the payment's strings over (no copies: inserts are hot).
+    fn from_payment(p: Payment, version: u64) -> Result<Self, StoreError> {
         Ok(PaymentRow {
-            chain: p.chain.clone(),
-            tx_id: p.tx_id.clone(),
+            block_time: time_u32(p.block_time, "block_time")?,
+            amount: amount_i128(&p.amount, "amount")?,
+            chain: p.chain,
+            tx_id: p.tx_id,
             idx_outer: p.idx_outer,
             idx_inner: p.idx_inner,
             block_number: p.block_number,
-            block_hash: p.block_hash.clone(),
-            block_time: time_u32(p.block_time, "block_time")?,
-            asset: p.asset.clone(),
-            payer: p.payer.clone(),
-            pay_to: p.pay_to.clone(),
-            amount: amount_i128(&p.amount, "amount")?,
-            nonce: p.nonce.clone(),
-            facilitator: p.facilitator.clone(),
-            tx_from: p.tx_from.clone(),
-            method: p.method.clone(),
+            block_hash: p.block_hash,
+            asset: p.asset,
+            payer: p.payer,
+            pay_to: p.pay_to,
+            nonce: p.nonce,
+            facilitator: p.facilitator,
+            tx_from: p.tx_from,
+            method: p.method,
             is_final: p.is_final.into(),
             is_organic: p.is_organic.into(),
             version,
@@ -561,7 +562,7 @@ impl ClickHouseStore {
     ) -> Result<(), StoreError> {
         let version = next_version();
         let rows = payments
-            .iter()
+            .into_iter()
             .map(|p| PaymentRow::from_payment(p, version))
             .collect::<Result<Vec<_>, _>>()?;
         self.insert_all("payments", &rows).await?;

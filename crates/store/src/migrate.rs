@@ -37,6 +37,11 @@ const SQLITE: &[Migration] = &[
         name: "0007_analysis",
         sql: include_str!("../../../migrations/sqlite/0007_analysis.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_store_speed",
+        sql: include_str!("../../../migrations/sqlite/0009_store_speed.sql"),
+    },
 ];
 
 const CLICKHOUSE: &[Migration] = &[
@@ -64,6 +69,11 @@ const CLICKHOUSE: &[Migration] = &[
         version: 7,
         name: "0007_analysis",
         sql: include_str!("../../../migrations/clickhouse/0007_analysis.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "0009_store_speed",
+        sql: include_str!("../../../migrations/clickhouse/0009_store_speed.sql"),
     },
 ];
 

@@ -6,6 +6,7 @@
 //! answers each job only after COMMIT, so an `Ok` means durable. Reads run on a
 //! small pool of connections in blocking tasks.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -37,12 +38,25 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
+    /// Committed entries of the `addresses` dictionary. The dictionary is
+    /// append-only (an id always names the same address), so an entry, once
+    /// committed, stays true; entries of a transaction that did not commit are
+    /// never added.
+    address_ids: Mutex<HashMap<String, i64>>,
 }
+
+/// Read connections kept open for reuse.
+const READERS: usize = 8;
+/// Dictionary entries kept in memory at most (about 100 bytes each).
+const ADDRESS_CACHE: usize = 500_000;
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
+        // 16 KiB pages for a new file (an existing one keeps its size): fewer,
+        // larger pages for the random index inserts of each commit.
+        "PRAGMA page_size = 16384;
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
@@ -75,6 +89,7 @@ impl SqliteStore {
                 path,
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
+                address_ids: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -120,12 +135,18 @@ impl SqliteStore {
                         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                     )?;
                     c.busy_timeout(std::time::Duration::from_secs(10))?;
+                    c.execute_batch(
+                        "PRAGMA cache_size = -65536;
+                         PRAGMA mmap_size = 1073741824;
+                         PRAGMA temp_store = MEMORY;",
+                    )?;
+                    c.set_prepared_statement_cache_capacity(64);
                     c
                 }
             };
             let result = f(&conn);
             if let Ok(mut pool) = inner.readers.lock()
-                && pool.len() < 8
+                && pool.len() < READERS
             {
                 pool.push(conn);
             }
@@ -193,17 +214,23 @@ impl SqliteStore {
         blocks: Vec<WindowBlock>,
         checkpoint: Option<Checkpoint>,
     ) -> Result<(), StoreError> {
-        self.write(move |conn| {
+        let inner = self.inner.clone();
+        let learned = self.write(move |conn| {
+            let mut learned: HashMap<String, i64> = HashMap::new();
             {
+                let cache = inner.address_ids.lock().map_err(|_| StoreError::WriterGone)?;
+                let mut ids = AddressIds::new(conn, &cache, &mut learned)?;
                 let mut insert = conn.prepare_cached(
                     // A natural key already present is the same fact replayed: keep it.
                     // (After a reorg the old rows are deleted first, so new rows land.)
                     "INSERT OR IGNORE INTO payments (chain, tx_id, idx_outer, idx_inner, block_number,
                         block_hash, block_time, asset, payer, pay_to, amount, amount_i64, nonce,
-                        facilitator, tx_from, method, is_final, is_organic)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                        facilitator, tx_from, method, is_final, is_organic, payer_id, pay_to_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                 )?;
                 for p in &payments {
+                    let payer_id = ids.get(&p.payer)?;
+                    let pay_to_id = ids.get(&p.pay_to)?;
                     insert.execute(params![
                         p.chain,
                         p.tx_id,
@@ -223,6 +250,8 @@ impl SqliteStore {
                         p.method,
                         p.is_final,
                         p.is_organic,
+                        payer_id,
+                        pay_to_id,
                     ])?;
                 }
                 let mut window = conn.prepare_cached(
@@ -243,9 +272,19 @@ impl SqliteStore {
                     params![cp.chain, to_i64(cp.block, "block")?.saturating_sub(10_000)],
                 )?;
             }
-            Ok(())
+            Ok(learned)
         })
-        .await
+        .await?;
+        // Committed: the new dictionary entries are now true for good.
+        if !learned.is_empty()
+            && let Ok(mut cache) = self.inner.address_ids.lock()
+        {
+            if cache.len() + learned.len() > ADDRESS_CACHE {
+                cache.clear();
+            }
+            cache.extend(learned);
+        }
+        Ok(())
     }
 
     pub async fn rollback_above(
@@ -711,16 +750,28 @@ impl SqliteStore {
     // ---- queries ----
 
     pub async fn overview(&self, filter: &Filter) -> Result<Overview, StoreError> {
-        // Three narrow queries on three read connections, in parallel: one
-        // combined query would build a temporary B-tree per distinct count.
         let (clause, args) = where_clause(filter);
+        if (filter.from.is_some() || filter.to.is_some())
+            && filter.payer.is_none()
+            && filter.pay_to.is_none()
+        {
+            // A time range: one pass over its part of the time index, the
+            // distinct counts in two bitmaps over the dictionary ids.
+            return self
+                .read(move |conn| overview_by_time(conn, &clause, &args))
+                .await;
+        }
+        // Three narrow queries on three read connections, in parallel: each
+        // distinct count walks its own address index in order.
         let distinct = |column: &'static str| {
             let (clause, args) = (clause.clone(), args.clone());
             self.read(move |conn| {
                 let sql = format!(
                     "SELECT count(*) FROM (SELECT {column} FROM payments {clause} GROUP BY {column})"
                 );
-                let n: i64 = conn.query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?;
+                let n: i64 = conn
+                    .prepare_cached(&sql)?
+                    .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
                 Ok(n as u64)
             })
         };
@@ -729,7 +780,7 @@ impl SqliteStore {
             self.read(move |conn| count_and_sum(conn, &clause, &args))
         };
         let ((count, volume), buyers, sellers) =
-            tokio::try_join!(totals, distinct("payer"), distinct("pay_to"))?;
+            tokio::try_join!(totals, distinct("payer_id"), distinct("pay_to_id"))?;
         Ok(Overview {
             count,
             volume,
@@ -743,26 +794,76 @@ impl SqliteStore {
         filter: &Filter,
         bucket: u32,
     ) -> Result<Vec<Bucket>, StoreError> {
+        // One pass over the time index in time order: one bucket is open at a
+        // time, so its exact distinct counts need only its own two sets.
         let (clause, args) = where_clause(filter);
         self.read(move |conn| {
-            let key = format!("(block_time / {bucket}) * {bucket}");
-            let groups = grouped(conn, &key, &clause, &args, "payer", "pay_to")?;
-            Ok(groups
-                .into_iter()
-                .map(|g| Bucket {
-                    start: g.key.parse().unwrap_or_default(),
-                    count: g.count,
-                    volume: g.volume,
-                    buyers: g.distinct_a,
-                    sellers: g.distinct_b,
-                })
-                .collect::<Vec<_>>())
+            let size = i64::from(bucket);
+            let sql = format!(
+                "SELECT block_time, payer_id, pay_to_id, amount_i64 FROM payments {clause} ORDER BY block_time"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(args.iter()))?;
+            let mut out: Vec<Bucket> = Vec::new();
+            let mut open: Option<(i64, u64, u128)> = None;
+            let (mut buyers, mut sellers) = (HashSet::<i64>::new(), HashSet::<i64>::new());
+            let mut big = false;
+            let close = |open: (i64, u64, u128), buyers: &mut HashSet<i64>, sellers: &mut HashSet<i64>| {
+                let (start, count, sum) = open;
+                let b = Bucket {
+                    start,
+                    count,
+                    volume: Amount(alloy_primitives::U256::from(sum)),
+                    buyers: buyers.len() as u64,
+                    sellers: sellers.len() as u64,
+                };
+                buyers.clear();
+                sellers.clear();
+                b
+            };
+            while let Some(r) = rows.next()? {
+                let t: i64 = r.get(0)?;
+                let start = (t / size) * size;
+                match open {
+                    Some((s, ..)) if s == start => {}
+                    _ => {
+                        if let Some(o) = open.take() {
+                            out.push(close(o, &mut buyers, &mut sellers));
+                        }
+                        open = Some((start, 0, 0));
+                    }
+                }
+                buyers.insert(r.get(1)?);
+                sellers.insert(r.get(2)?);
+                if let Some(o) = open.as_mut() {
+                    o.1 += 1;
+                    match r.get::<_, Option<i64>>(3)? {
+                        Some(a) => o.2 += u128::from(a.max(0) as u64),
+                        None => big = true,
+                    }
+                }
+            }
+            if let Some(o) = open.take() {
+                out.push(close(o, &mut buyers, &mut sellers));
+            }
+            if big {
+                // Amounts beyond 64 bits: add them exactly, bucket by bucket.
+                let extra = if clause.is_empty() { "WHERE" } else { " AND" };
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT block_time, amount FROM payments {clause}{extra} amount_i64 IS NULL"
+                ))?;
+                let mut rows = stmt.query(params_from_iter(args.iter()))?;
+                while let Some(r) = rows.next()? {
+                    let start = (r.get::<_, i64>(0)? / size) * size;
+                    let a = parse_amount(&r.get::<_, String>(1)?, "payments.amount")?;
+                    if let Ok(i) = out.binary_search_by_key(&start, |b| b.start) {
+                        out[i].volume = add(out[i].volume, a)?;
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
-        .map(|mut v: Vec<Bucket>| {
-            v.sort_by_key(|b| b.start);
-            v
-        })
     }
 
     pub async fn top(
@@ -772,13 +873,18 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<TopEntry>, StoreError> {
         let (clause, args) = where_clause(filter);
-        let (key, counterparty) = match kind {
-            TopKind::Sellers => ("pay_to", "payer"),
-            TopKind::Buyers => ("payer", "pay_to"),
-            TopKind::Facilitators => ("facilitator", "payer"),
+        let (key, id, counterparty) = match kind {
+            TopKind::Sellers => ("pay_to_id", "pay_to_id", "payer_id"),
+            TopKind::Buyers => ("payer_id", "payer_id", "pay_to_id"),
+            TopKind::Facilitators => ("facilitator", "", "payer_id"),
         };
         self.read(move |conn| {
-            let groups = grouped(conn, key, &clause, &args, counterparty, counterparty)?;
+            let label = if id.is_empty() {
+                key.to_owned()
+            } else {
+                format!("(SELECT address FROM addresses WHERE id = {id})")
+            };
+            let groups = grouped(conn, key, &label, &clause, &args, counterparty)?;
             let mut entries: Vec<TopEntry> = groups
                 .into_iter()
                 .map(|g| TopEntry {
@@ -857,8 +963,11 @@ impl SqliteStore {
         let (mut clause, mut args) = where_clause(filter);
         if let Some(c) = after {
             clause.push_str(if clause.is_empty() { "WHERE " } else { " AND " });
-            clause.push_str("(block_time, chain, tx_id, idx_outer, idx_inner) < (?, ?, ?, ?, ?)");
+            clause.push_str(
+                "block_time <= ? AND (block_time, chain, tx_id, idx_outer, idx_inner) < (?, ?, ?, ?, ?)",
+            );
             args.extend([
+                Value::Integer(c.block_time),
                 Value::Integer(c.block_time),
                 Value::Text(c.chain.clone()),
                 Value::Text(c.tx_id.clone()),
@@ -866,13 +975,21 @@ impl SqliteStore {
                 Value::Integer(c.idx_inner.into()),
             ]);
         }
+        // Without statistics the planner may sort the whole table: name the index.
+        let index = if filter.payer.is_some() {
+            "payments_by_payer"
+        } else if filter.pay_to.is_some() {
+            "payments_by_pay_to"
+        } else {
+            "payments_by_time"
+        };
         self.read(move |conn| {
             let sql = format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments {clause}
+                "SELECT {PAYMENT_COLUMNS} FROM payments INDEXED BY {index} {clause}
                  ORDER BY block_time DESC, chain DESC, tx_id DESC, idx_outer DESC, idx_inner DESC LIMIT {}",
                 limit + 1
             );
-            let mut stmt = conn.prepare(&sql)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
             let mut items = Vec::with_capacity(limit + 1);
             let mut rows = stmt.query(params_from_iter(args.iter()))?;
             while let Some(r) = rows.next()? {
@@ -893,7 +1010,8 @@ impl SqliteStore {
         let address = address.to_owned();
         self.read(move |conn| {
             let side = |own: &str, other: &str| -> Result<Side, StoreError> {
-                let clause = format!("WHERE {own} = ?");
+                let clause =
+                    format!("WHERE {own} = (SELECT id FROM addresses WHERE address = ?)");
                 let args = vec![Value::Text(address.clone())];
                 let sql = format!(
                     "SELECT count(*), count(DISTINCT {other}), min(block_time), max(block_time) FROM payments {clause}"
@@ -909,10 +1027,13 @@ impl SqliteStore {
                     last_seen: last,
                 })
             };
-            let as_buyer = side("payer", "pay_to")?;
-            let as_seller = side("pay_to", "payer")?;
+            let as_buyer = side("payer_id", "pay_to_id")?;
+            let as_seller = side("pay_to_id", "payer_id")?;
             let mut stmt = conn.prepare(
-                "SELECT DISTINCT facilitator FROM payments WHERE payer = ?1 OR pay_to = ?1 ORDER BY facilitator",
+                "SELECT DISTINCT facilitator FROM payments
+                 WHERE payer_id = (SELECT id FROM addresses WHERE address = ?1)
+                    OR pay_to_id = (SELECT id FROM addresses WHERE address = ?1)
+                 ORDER BY facilitator",
             )?;
             let facilitators = stmt
                 .query_map(params![address], |r| r.get::<_, String>(0))?
@@ -948,6 +1069,52 @@ fn payment_from_row(r: &rusqlite::Row<'_>) -> Result<Payment, StoreError> {
     })
 }
 
+fn overview_by_time(
+    conn: &Connection,
+    clause: &str,
+    args: &[Value],
+) -> Result<Overview, StoreError> {
+    let max_id: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM addresses")?
+        .query_row([], |r| r.get(0))?;
+    let words = usize::try_from(max_id).unwrap_or(0) / 64 + 1;
+    let (mut buyers, mut sellers) = (vec![0u64; words], vec![0u64; words]);
+    let (mut count, mut sum, mut big) = (0u64, 0u128, false);
+    let sql = format!(
+        "SELECT payer_id, pay_to_id, amount_i64 FROM payments INDEXED BY payments_by_time {clause}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    let mark = |set: &mut Vec<u64>, id: i64| {
+        let id = usize::try_from(id).unwrap_or(0);
+        if id / 64 >= set.len() {
+            set.resize(id / 64 + 1, 0);
+        }
+        set[id / 64] |= 1 << (id % 64);
+    };
+    while let Some(r) = rows.next()? {
+        mark(&mut buyers, r.get(0)?);
+        mark(&mut sellers, r.get(1)?);
+        count += 1;
+        match r.get::<_, Option<i64>>(2)? {
+            Some(a) => sum += u128::from(a.max(0) as u64),
+            None => big = true,
+        }
+    }
+    let ones = |set: &[u64]| set.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
+    let volume = if big {
+        count_and_sum(conn, clause, args)?.1
+    } else {
+        Amount(alloy_primitives::U256::from(sum))
+    };
+    Ok(Overview {
+        count,
+        volume,
+        buyers: ones(&buyers),
+        sellers: ones(&sellers),
+    })
+}
+
 /// A filter as a WHERE clause with positional parameters.
 fn where_clause(f: &Filter) -> (String, Vec<Value>) {
     let mut parts: Vec<String> = Vec::new();
@@ -967,14 +1134,19 @@ fn where_clause(f: &Filter) -> (String, Vec<Value>) {
         ));
         args.extend(f.networks.iter().map(|n| Value::Text(n.clone())));
     }
-    for (column, value) in [
-        ("facilitator", &f.facilitator),
-        ("asset", &f.asset),
-        ("payer", &f.payer),
-        ("pay_to", &f.pay_to),
-    ] {
+    for (column, value) in [("facilitator", &f.facilitator), ("asset", &f.asset)] {
         if let Some(v) = value {
             parts.push(format!("{column} = ?"));
+            args.push(Value::Text(v.clone()));
+        }
+    }
+    // Addresses through their dictionary ids (indexed); an unknown address has
+    // no id, and the comparison with NULL matches nothing.
+    for (column, value) in [("payer_id", &f.payer), ("pay_to_id", &f.pay_to)] {
+        if let Some(v) = value {
+            parts.push(format!(
+                "{column} = (SELECT id FROM addresses WHERE address = ?)"
+            ));
             args.push(Value::Text(v.clone()));
         }
     }
@@ -1037,20 +1209,21 @@ struct Group {
     count: u64,
     volume: Amount,
     distinct_a: u64,
-    distinct_b: u64,
 }
 
-/// count, exact volume and two exact distinct counts per `key` expression.
+/// count, exact volume and an exact distinct count per `key` expression.
+/// `key` is what rows are grouped by; `label` (an expression over `key`) names
+/// each group in the answer.
 fn grouped(
     conn: &Connection,
     key: &str,
+    label: &str,
     clause: &str,
     args: &[Value],
     distinct_a: &str,
-    distinct_b: &str,
 ) -> Result<Vec<Group>, StoreError> {
     let sql = format!(
-        "SELECT CAST({key} AS TEXT), count(*), count(DISTINCT {distinct_a}), count(DISTINCT {distinct_b}),
+        "SELECT CAST({label} AS TEXT), count(*), count(DISTINCT {distinct_a}), 0,
             count(*) - count(amount_i64), sum(amount_i64)
          FROM payments {clause} GROUP BY {key}"
     );
@@ -1073,7 +1246,7 @@ fn grouped(
         Err(rusqlite::Error::SqliteFailure(..)) => {
             // The integer sum overflowed: count without it, sum exactly below.
             let sql = format!(
-                "SELECT CAST({key} AS TEXT), count(*), count(DISTINCT {distinct_a}), count(DISTINCT {distinct_b}), 1, NULL
+                "SELECT CAST({label} AS TEXT), count(*), count(DISTINCT {distinct_a}), 0, 1, NULL
                  FROM payments {clause} GROUP BY {key}"
             );
             let mut stmt = conn.prepare(&sql)?;
@@ -1094,7 +1267,7 @@ fn grouped(
     let needs_exact = overflow || rows.iter().any(|r| r.4 != 0);
     let exact: std::collections::HashMap<String, Amount> = if needs_exact {
         let mut stmt = conn.prepare(&format!(
-            "SELECT CAST({key} AS TEXT), amount FROM payments {clause}"
+            "SELECT CAST({label} AS TEXT), amount FROM payments {clause}"
         ))?;
         let mut rs = stmt.query(params_from_iter(args.iter()))?;
         let mut sums = std::collections::HashMap::new();
@@ -1109,7 +1282,7 @@ fn grouped(
         Default::default()
     };
     rows.into_iter()
-        .map(|(key, count, da, db, _, sum)| {
+        .map(|(key, count, da, _, _, sum)| {
             let volume = match exact.get(&key) {
                 Some(v) => *v,
                 None => Amount::from_u64(sum.unwrap_or(0).max(0) as u64),
@@ -1119,7 +1292,6 @@ fn grouped(
                 count: count as u64,
                 volume,
                 distinct_a: da as u64,
-                distinct_b: db as u64,
             })
         })
         .collect()
@@ -1132,6 +1304,56 @@ pub(crate) fn sort_top(entries: &mut [TopEntry]) {
             .then(b.count.cmp(&a.count))
             .then(a.key.cmp(&b.key))
     });
+}
+
+/// Ids of the `addresses` dictionary for one write job: from the committed
+/// cache, else from the table (inserting an address it lacks). What the job
+/// learned goes to `learned`, for the cache once the transaction commits.
+struct AddressIds<'c, 'm> {
+    conn: &'c Connection,
+    cache: &'m HashMap<String, i64>,
+    learned: &'m mut HashMap<String, i64>,
+    select: rusqlite::CachedStatement<'c>,
+    insert: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c, 'm> AddressIds<'c, 'm> {
+    fn new(
+        conn: &'c Connection,
+        cache: &'m HashMap<String, i64>,
+        learned: &'m mut HashMap<String, i64>,
+    ) -> Result<Self, StoreError> {
+        Ok(AddressIds {
+            conn,
+            cache,
+            learned,
+            select: conn.prepare_cached("SELECT id FROM addresses WHERE address = ?1")?,
+            insert: conn.prepare_cached("INSERT INTO addresses (address) VALUES (?1)")?,
+        })
+    }
+
+    fn get(&mut self, address: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self
+            .cache
+            .get(address)
+            .or_else(|| self.learned.get(address))
+        {
+            return Ok(*id);
+        }
+        let id = match self
+            .select
+            .query_row([address], |r| r.get::<_, i64>(0))
+            .optional()?
+        {
+            Some(id) => id,
+            None => {
+                self.insert.execute([address])?;
+                self.conn.last_insert_rowid()
+            }
+        };
+        self.learned.insert(address.to_owned(), id);
+        Ok(id)
+    }
 }
 
 fn run_in_savepoint<R>(

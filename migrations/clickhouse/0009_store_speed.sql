@@ -1,0 +1,4 @@
+-- x402scope store, ClickHouse backend: migration 9 (store speed).
+-- Nothing to change here: the SQLite side of this migration adds its address
+-- dictionary; the ClickHouse schema stays as it is. The number is recorded so
+-- that both backends list the same migrations.
