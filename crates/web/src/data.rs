@@ -777,6 +777,36 @@ pub struct Reconciliation {
     pub onchain_volume: String,
     /// Claims whose transaction is among the on-chain payments to this seller.
     pub matched_claims: u64,
+    /// Rows of the latest analysis run per correlation status (`matched`,
+    /// `amount_mismatch`, `transfer_without_claim`, …); empty before a run.
+    pub statuses: Vec<StatusCount>,
+    /// Rows of the latest analysis run per price status (`price_match`, …).
+    pub price_statuses: Vec<StatusCount>,
+}
+
+/// How many derived rows have one status, and their on-chain amount.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusCount {
+    pub status: String,
+    pub rows: u64,
+    /// Atomic units of the rows' payments (0 for claims without a payment).
+    pub amount: String,
+}
+
+fn status_counts<'a>(rows: impl Iterator<Item = (&'a str, &'a Amount)>) -> Vec<StatusCount> {
+    let mut by: BTreeMap<&str, (u64, U256)> = BTreeMap::new();
+    for (status, amount) in rows.filter(|(s, _)| !s.is_empty()) {
+        let e = by.entry(status).or_insert((0, U256::ZERO));
+        e.0 += 1;
+        e.1 = e.1.saturating_add(amount.0);
+    }
+    by.into_iter()
+        .map(|(status, (rows, v))| StatusCount {
+            status: status.to_string(),
+            rows,
+            amount: v.to_string(),
+        })
+        .collect()
 }
 
 /// A seller's page.
@@ -810,12 +840,13 @@ pub async fn seller(
                 pay_to: Some(address.clone()),
                 ..Filter::default()
             };
-            let (summary, buckets, buyers, claims, page) = tokio::try_join!(
+            let (summary, buckets, buyers, claims, page, matches) = tokio::try_join!(
                 store.address_summary(&address),
                 store.timeseries(&filter, 86_400),
                 store.top(&filter, TopKind::Buyers, 10),
                 store.claims(),
                 store.transactions(&filter, None, RECONCILE_ROWS),
+                store.analysis_matches(Some(&address)),
             )?;
             let onchain: HashSet<(&str, &str)> = page
                 .items
@@ -853,6 +884,10 @@ pub async fn seller(
                     onchain_count: summary.as_seller.count,
                     onchain_volume: summary.as_seller.volume.to_string(),
                     matched_claims: matched,
+                    statuses: status_counts(matches.iter().map(|r| (r.status.as_str(), &r.amount))),
+                    price_statuses: status_counts(
+                        matches.iter().map(|r| (r.price_status.as_str(), &r.amount)),
+                    ),
                 },
                 address,
                 facilitators: summary.facilitators,

@@ -203,6 +203,26 @@ async fn analyze_then_report_seller_agrees_with_the_store_and_serve() {
     .unwrap();
     assert_eq!(status, 200);
     assert_eq!(csv_counted(&api_csv), 6000);
+    // The seller page and its API twin show the same run's statuses.
+    let (status, body) = http_get(&addr, &format!("/api/v1/sellers/{SELLER}")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let seller: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let statuses = &seller["reconciliation"]["statuses"];
+    assert_eq!(
+        statuses,
+        &serde_json::json!([
+            {"status": "matched", "rows": 1, "amount": "2000"},
+            {"status": "transfer_without_claim", "rows": 2, "amount": "4000"},
+        ]),
+        "{seller}"
+    );
+    let (status, page) = http_get(&addr, &format!("/sellers/{SELLER}")).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<td>transfer_without_claim</td><td class=\"num\">2</td>"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("/api/v1/sellers/{SELLER}/report?format=csv")));
     let _ = child.kill();
     let _ = child.wait();
 }
