@@ -18,18 +18,22 @@
 
 mod ch;
 mod ch_kyt;
+mod ch_solana;
 pub mod kyt;
 mod migrate;
 pub mod model;
 mod probe;
+pub mod solana;
 mod sqlite;
 mod sqlite_kyt;
+mod sqlite_solana;
 mod url;
 
 pub use kyt::*;
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;
 pub use probe::ProbeSpend;
+pub use solana::{PendingTx, SolanaCursor};
 pub use url::{StoreUrl, StoreUrlError};
 
 /// Why a store operation failed.

@@ -32,6 +32,11 @@ const SQLITE: &[Migration] = &[
         name: "0006_facilitator_kinds",
         sql: include_str!("../../../migrations/sqlite/0006_facilitator_kinds.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_solana",
+        sql: include_str!("../../../migrations/sqlite/0008_solana.sql"),
+    },
 ];
 
 const CLICKHOUSE: &[Migration] = &[
@@ -54,6 +59,11 @@ const CLICKHOUSE: &[Migration] = &[
         version: 6,
         name: "0006_facilitator_kinds",
         sql: include_str!("../../../migrations/clickhouse/0006_facilitator_kinds.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_solana",
+        sql: include_str!("../../../migrations/clickhouse/0008_solana.sql"),
     },
 ];
 
