@@ -193,11 +193,13 @@ impl SolanaIndexer {
                 .signatures(address, req.before.as_deref(), req.until.as_deref(), limit)
                 .await?;
             let wanted: Vec<_> = page.iter().filter(|s| !s.failed).cloned().collect();
-            let fetched: Vec<Result<Vec<Payment>, IndexError>> =
-                futures::stream::iter(wanted.iter().map(|s| self.fetch_one(s)))
-                    .buffered(self.settings.concurrency.max(1))
-                    .collect()
-                    .await;
+            // Collected first: a lazy map over borrowed entries makes the
+            // future fail the `Send` check of callers that spawn it.
+            let calls: Vec<_> = wanted.iter().map(|s| self.fetch_one(s)).collect();
+            let fetched: Vec<Result<Vec<Payment>, IndexError>> = futures::stream::iter(calls)
+                .buffered(self.settings.concurrency.max(1))
+                .collect()
+                .await;
             let mut rows = Vec::new();
             for r in fetched {
                 rows.extend(r?);
