@@ -26,7 +26,7 @@ step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "system packages"
-APT_PKGS=(clickhouse-server clickhouse-client curl chromium chromium-driver)
+APT_PKGS=(clickhouse-server clickhouse-client curl chromium chromium-driver libclang-dev)
 MISSING=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
@@ -110,6 +110,7 @@ X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" \
   cargo test -p x402scope-store --test conformance --test migrations_and_durability -- clickhouse
 X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-kyt --test store -- clickhouse
 X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-analysis --test scenario -- clickhouse
+X402SCOPE_TEST_CLICKHOUSE_URL="http://127.0.0.1:$SHIM_PORT" cargo test -p x402scope-store --test solana -- clickhouse
 unset X402SCOPE_TEST_CLICKHOUSE_COMPRESSION
 kill "$SHIM_PID" 2>/dev/null || true; SHIM_PID=
 

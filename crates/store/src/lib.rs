@@ -20,13 +20,16 @@ pub mod analysis;
 mod ch;
 mod ch_analysis;
 mod ch_kyt;
+mod ch_solana;
 pub mod kyt;
 mod migrate;
 pub mod model;
 mod probe;
+pub mod solana;
 mod sqlite;
 mod sqlite_analysis;
 mod sqlite_kyt;
+mod sqlite_solana;
 mod stats;
 mod url;
 
@@ -35,6 +38,7 @@ pub use kyt::*;
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;
 pub use probe::ProbeSpend;
+pub use solana::{PendingTx, SolanaCursor};
 pub use stats::{LabelCount, ProbeStats};
 pub use url::{StoreUrl, StoreUrlError};
 

@@ -38,6 +38,11 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0007_analysis.sql"),
     },
     Migration {
+        version: 8,
+        name: "0008_solana",
+        sql: include_str!("../../../migrations/sqlite/0008_solana.sql"),
+    },
+    Migration {
         version: 9,
         name: "0009_store_speed",
         sql: include_str!("../../../migrations/sqlite/0009_store_speed.sql"),
@@ -69,6 +74,11 @@ const CLICKHOUSE: &[Migration] = &[
         version: 7,
         name: "0007_analysis",
         sql: include_str!("../../../migrations/clickhouse/0007_analysis.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_solana",
+        sql: include_str!("../../../migrations/clickhouse/0008_solana.sql"),
     },
     Migration {
         version: 9,

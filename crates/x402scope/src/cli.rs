@@ -101,6 +101,8 @@ pub enum WebhooksCommand {
 pub enum IndexCommand {
     /// EIP-3009 settlements (AuthorizationUsed + Transfer) on an EVM chain from [chains.NAME].
     Evm(crate::index::IndexEvmArgs),
+    /// SPL Token and Token-2022 transfers paid by facilitator fee payers on Solana ([solana]).
+    Solana(crate::index_solana::IndexSolanaArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +177,10 @@ async fn dispatch(
     match command {
         Command::Index(IndexCommand::Evm(args)) => {
             crate::index::run(&loaded.config, args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Index(IndexCommand::Solana(args)) => {
+            crate::index_solana::run(&loaded.config, args, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Screen(command) => crate::screen::run(&loaded.config, command).await,

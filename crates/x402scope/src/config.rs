@@ -49,6 +49,9 @@ pub struct Config {
     /// Correlation, attribution and the organic filter (`x402scope analyze`).
     #[serde(default)]
     pub analysis: x402scope_analysis::AnalysisConfig,
+    /// The Solana indexer (`x402scope index solana`; a part of `serve` when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solana: Option<SolanaConfig>,
 }
 
 /// `[probe]`: limits of the SSRF-safe fetcher and the scheduler's politeness.
@@ -857,6 +860,73 @@ impl Config {
 
 fn names(keys: &[String]) -> Vec<&str> {
     keys.iter().map(String::as_str).collect()
+}
+
+/// `[solana]`: the Solana indexer. It watches every Solana fee payer the
+/// facilitator registry (and the store's signers) lists, plus `pay_to`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SolanaConfig {
+    /// The JSON-RPC endpoint (http or https); printed redacted.
+    #[serde(default = "default_solana_rpc", serialize_with = "serialize_rpc_url")]
+    pub rpc_url: Url,
+    /// The CAIP-2 network rows are written under. Default: from the node's genesis hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// More addresses to watch (base58): payTo wallets or their token accounts.
+    /// A wallet is listed only by transactions that name it; to see payments
+    /// to it, list its token account (ATA) as well.
+    #[serde(default)]
+    pub pay_to: Vec<String>,
+    /// Watch only `pay_to`, not the registry's fee payers.
+    #[serde(default)]
+    pub only_pay_to: bool,
+    /// RPC requests per second.
+    #[serde(default = "default_solana_rate_limit")]
+    pub rate_limit: u32,
+    /// Signatures per `getSignaturesForAddress` page (1..=1000).
+    #[serde(default = "default_solana_page_size")]
+    pub page_size: usize,
+    /// `getTransaction` calls in flight.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Pause between rounds when following, in seconds.
+    #[serde(default = "default_solana_poll")]
+    pub poll_interval_secs: u64,
+}
+
+/// The public Solana mainnet RPC (rate limited; use your own for real work).
+pub const SOLANA_MAINNET_RPC: &str = "https://api.mainnet-beta.solana.com";
+
+fn default_solana_rpc() -> Url {
+    Url::parse(SOLANA_MAINNET_RPC).expect("static URL is valid")
+}
+fn serialize_rpc_url<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&redact_url(url))
+}
+fn default_solana_rate_limit() -> u32 {
+    4
+}
+fn default_solana_page_size() -> usize {
+    1000
+}
+fn default_solana_poll() -> u64 {
+    10
+}
+
+impl Default for SolanaConfig {
+    fn default() -> Self {
+        SolanaConfig {
+            rpc_url: default_solana_rpc(),
+            network: None,
+            pay_to: Vec::new(),
+            only_pay_to: false,
+            rate_limit: default_solana_rate_limit(),
+            page_size: default_solana_page_size(),
+            concurrency: default_concurrency(),
+            poll_interval_secs: default_solana_poll(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod crawl;
 mod index;
+mod index_solana;
 mod probe;
 mod screen;
 mod serve;

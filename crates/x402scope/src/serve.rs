@@ -391,7 +391,93 @@ fn parts(
             status,
         });
     }
+    if let Some(cfg) = &config.solana {
+        let name = "solana".to_owned();
+        let status = PartStatus::new(&name, "solana-indexer", cfg.network.clone());
+        let enabled = config.serve.indexers && !config.serve.disable.contains(&name);
+        out.push(Part {
+            task: enabled.then(|| {
+                solana_part(
+                    name.clone(),
+                    cfg.clone(),
+                    store.clone(),
+                    board.clone(),
+                    cancel.child_token(),
+                )
+            }),
+            status,
+        });
+    }
     out
+}
+
+/// The Solana indexer as a part: connect, index, and on any failure report it
+/// and try again after a backoff, until cancelled (like the EVM parts).
+fn solana_part(
+    name: String,
+    cfg: crate::config::SolanaConfig,
+    store: Store,
+    board: StatusBoard,
+    cancel: CancellationToken,
+) -> Task {
+    Box::pin(async move {
+        let mut attempt = 0u32;
+        while !cancel.is_cancelled() {
+            let wait = match run_solana(&name, &cfg, &store, &board, &cancel).await {
+                Ok(()) => break,
+                Err(e) => report_failure(&board, &name, &mut attempt, format!("{e:#}")),
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        board.update(&name, |p| {
+            p.state = PartState::Stopped;
+            p.retry_in_secs = None;
+        });
+    })
+}
+
+async fn run_solana(
+    name: &str,
+    cfg: &crate::config::SolanaConfig,
+    store: &Store,
+    board: &StatusBoard,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    use x402scope_solana::indexer::{IndexError as SolError, Progress as SolProgress};
+    let (tx, mut rx) = mpsc::channel(256);
+    let indexer = crate::index_solana::prepare(store, cfg, cancel)
+        .await?
+        .with_progress(tx);
+    board.update(name, |p| {
+        p.state = PartState::Running;
+        p.retry_in_secs = None;
+        p.last_ok_at = Some(now());
+    });
+    let reporter = {
+        let (board, name) = (board.clone(), name.to_owned());
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                board.update(&name, |p| {
+                    p.state = PartState::Running;
+                    p.last_error = None;
+                    p.last_ok_at = Some(now());
+                    if let SolProgress::Page { payments, .. } = event {
+                        p.rows_written += payments as u64;
+                    }
+                });
+            }
+        })
+    };
+    let result = indexer.run(cancel).await;
+    drop(indexer);
+    let _ = reporter.await;
+    match result {
+        Ok(()) | Err(SolError::Cancelled) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn run(
