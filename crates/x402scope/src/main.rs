@@ -22,6 +22,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The dependency tree enables more than one rustls crypto provider, so a TLS
+    // client that relies on the process default would find none: choose one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(code) => code,

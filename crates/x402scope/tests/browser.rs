@@ -107,6 +107,8 @@ async fn the_dashboard_shows_the_api_figures_in_chromium() {
             ]
         }),
     );
+    // More than one rustls crypto provider is enabled in this build: pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = ClientBuilder::rustls()
         .unwrap()
         .capabilities(caps)
