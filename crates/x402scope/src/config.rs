@@ -49,7 +49,8 @@ pub struct Config {
     /// Correlation, attribution and the organic filter (`x402scope analyze`).
     #[serde(default)]
     pub analysis: x402scope_analysis::AnalysisConfig,
-    /// The Solana indexer (`x402scope index solana`; a part of `serve` when set).
+    /// The Solana indexer (`x402scope index solana`; a part of `serve` when set,
+    /// and by default when no chain is configured at all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solana: Option<SolanaConfig>,
 }
@@ -640,10 +641,15 @@ pub fn load_from_text(
 
     let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged))
         .map_err(|e| locate_error(&e, &doc, &path, text, &overrides))?;
+    // A configuration that names no chain at all gets the public defaults:
+    // Base mainnet and Solana mainnet.
     if config.chains.is_empty() {
         config
             .chains
             .insert("base".into(), EvmChainConfig::base_mainnet_public());
+        if config.solana.is_none() {
+            config.solana = Some(SolanaConfig::mainnet_public());
+        }
     }
     Ok(config)
 }
@@ -912,6 +918,19 @@ fn default_solana_page_size() -> usize {
 }
 fn default_solana_poll() -> u64 {
     10
+}
+
+/// The CAIP-2 id of Solana mainnet.
+pub const SOLANA_MAINNET: &str = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp";
+
+impl SolanaConfig {
+    /// Solana mainnet through its public RPC, the default when no chain is configured.
+    pub fn mainnet_public() -> Self {
+        SolanaConfig {
+            network: Some(SOLANA_MAINNET.to_owned()),
+            ..SolanaConfig::default()
+        }
+    }
 }
 
 impl Default for SolanaConfig {

@@ -447,6 +447,14 @@ async fn run_solana(
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     use x402scope_solana::indexer::{IndexError as SolError, Progress as SolProgress};
+    // A quick reachability check, so that an offline source shows at once.
+    let mut quick = x402scope_solana::rpc::RpcConfig::new(cfg.rpc_url.as_str());
+    quick.max_attempts = 1;
+    quick.timeout = Duration::from_secs(5);
+    x402scope_solana::rpc::SolanaRpc::new(quick, cancel.clone())
+        .finalized_slot()
+        .await
+        .with_context(|| format!("getSlot at {}", crate::config::redact_url(&cfg.rpc_url)))?;
     let (tx, mut rx) = mpsc::channel(256);
     let indexer = crate::index_solana::prepare(store, cfg, cancel)
         .await?

@@ -52,6 +52,16 @@ fn the_solana_section_is_typed_and_its_rpc_url_redacted() {
 
 #[test]
 fn an_unreachable_node_is_a_clear_error() {
+    unreachable_node_is_a_clear_error("http");
+}
+
+/// An https endpoint takes the TLS path, which fails as cleanly.
+#[test]
+fn an_unreachable_https_node_is_a_clear_error_not_a_panic() {
+    unreachable_node_is_a_clear_error("https");
+}
+
+fn unreachable_node_is_a_clear_error(scheme: &str) {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -59,7 +69,7 @@ fn an_unreachable_node_is_a_clear_error() {
         .unwrap()
         .port();
     let store = format!("sqlite://{}", dir.path().join("x.db").display());
-    let rpc = format!("http://127.0.0.1:{port}");
+    let rpc = format!("{scheme}://127.0.0.1:{port}");
     let out = x402scope(
         dir.path(),
         &["--store", &store, "index", "solana", "--once"],
@@ -68,4 +78,5 @@ fn an_unreachable_node_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("unreachable") && err.contains(&rpc), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -1,7 +1,7 @@
 //! `x402scope serve` through the real binary: with its only source unreachable
 //! it answers within 2 s, shows the failing source in /healthz and in the
 //! banner, keeps serving the API, and stops gracefully on SIGINT; with zero
-//! configuration it uses Base mainnet and ./x402scope.db.
+//! configuration it uses Base and Solana mainnet and ./x402scope.db.
 
 #![allow(clippy::unwrap_used)]
 
@@ -86,7 +86,7 @@ fn serve_answers_within_two_seconds_and_shows_an_unreachable_source() {
     std::fs::write(
         &cfg,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n\n[chains.base]\nchain_id = 8453\nrpc_urls = [\"http://127.0.0.1:9\"]\n\n[serve]\nlisten = \"127.0.0.1:0\"\n",
+            "[store]\nurl = \"sqlite://{}\"\n\n[chains.base]\nchain_id = 8453\nrpc_urls = [\"http://127.0.0.1:9\"]\n\n[solana]\nrpc_url = \"http://127.0.0.1:9\"\nnetwork = \"solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp\"\n\n[serve]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("x.db").display()
         ),
     )
@@ -151,6 +151,27 @@ fn serve_answers_within_two_seconds_and_shows_an_unreachable_source() {
         .cloned()
         .unwrap();
     assert_eq!(web["state"], "running");
+    // The Solana source is shown unreachable too, within the same 2 s.
+    let solana = loop {
+        let (_, body) = http_get(&server.addr, "/healthz").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let part = v["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "solana")
+            .cloned()
+            .unwrap_or_else(|| panic!("no solana part: {v}"));
+        if part["state"] == "unreachable" {
+            break part;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "not shown: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        !solana["last_error"].as_str().unwrap().is_empty(),
+        "{solana}"
+    );
 
     // The dashboard shows it in its banner and keeps serving the store.
     let (status, page) = http_get(&server.addr, "/").unwrap();
@@ -184,7 +205,7 @@ fn serve_answers_within_two_seconds_and_shows_an_unreachable_source() {
 }
 
 #[test]
-fn zero_config_serve_uses_base_mainnet_and_the_local_sqlite_file() {
+fn zero_config_serve_uses_base_and_solana_mainnet_and_the_local_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     // The indexer is switched off, so the test sends nothing to the public RPC;
     // the part is still listed with the default chain.
@@ -205,6 +226,15 @@ fn zero_config_serve_uses_base_mainnet_and_the_local_sqlite_file() {
         .unwrap();
     assert_eq!(part["network"], "eip155:8453");
     assert_eq!(part["state"], "disabled");
+    let solana = v["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "solana")
+        .cloned()
+        .unwrap_or_else(|| panic!("no solana part: {v}"));
+    assert_eq!(solana["network"], "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp");
+    assert_eq!(solana["state"], "disabled");
     assert_eq!(v["status"], "ok");
     assert_eq!(v["store"], "sqlite");
     assert!(dir.path().join("x402scope.db").exists());
