@@ -441,17 +441,20 @@ async fn build(rpc_url: &str, faucet: &Keypair) -> Chain {
     let owner_ata = token_account(&rpc, faucet, &wallet.pubkey(), &owner_mint, &token, 0).await;
     token_account(&rpc, faucet, &wallet.pubkey(), &usdc, &token, 0).await;
     token_account(&rpc, faucet, &owner_ata, &usdc, &token, 444).await;
+    // RecoverNested (with its CPI) needs more compute than a plain transfer.
     let sig = send(
         &rpc,
-        &x402(
+        &[
+            compute_limit(200_000),
+            compute_price(1),
             spl_associated_token_account_interface::instruction::recover_nested(
                 &wallet.pubkey(),
                 &owner_mint,
                 &usdc,
                 &token,
             ),
-            "inner",
-        ),
+            memo("inner"),
+        ],
         &facilitator,
         &[&wallet],
     )
