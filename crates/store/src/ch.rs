@@ -74,7 +74,7 @@ pub(crate) fn next_version() -> u64 {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-struct PaymentRow {
+pub(crate) struct PaymentRow {
     chain: String,
     tx_id: String,
     idx_outer: u32,
@@ -95,10 +95,10 @@ struct PaymentRow {
     version: u64,
 }
 
-const PAYMENT_COLUMNS: &str = "chain, tx_id, idx_outer, idx_inner, block_number, block_hash, toUInt32(block_time), \
+pub(crate) const PAYMENT_COLUMNS: &str = "chain, tx_id, idx_outer, idx_inner, block_number, block_hash, toUInt32(block_time), \
     asset, payer, pay_to, amount, nonce, facilitator, tx_from, method, is_final, is_organic, version";
 
-fn amount_i128(a: &Amount, column: &'static str) -> Result<i128, StoreError> {
+pub(crate) fn amount_i128(a: &Amount, column: &'static str) -> Result<i128, StoreError> {
     u128::try_from(a.0)
         .ok()
         .and_then(|v| i128::try_from(v).ok())
@@ -136,7 +136,7 @@ impl PaymentRow {
         })
     }
 
-    fn into_payment(self) -> Result<Payment, StoreError> {
+    pub(crate) fn into_payment(self) -> Result<Payment, StoreError> {
         Ok(Payment {
             chain: self.chain,
             tx_id: self.tx_id,

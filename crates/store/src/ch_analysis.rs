@@ -9,40 +9,13 @@
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
-use x402scope_core::Amount;
 
 use crate::analysis::*;
-use crate::ch::{ClickHouseStore, next_version, time_u32, u256_from_i128};
+use crate::ch::{
+    ClickHouseStore, PAYMENT_COLUMNS, PaymentRow, amount_i128, next_version, time_u32,
+    u256_from_i128,
+};
 use crate::{ListingSnapshot, Payment, StoreError};
-
-fn amount_i128(a: &Amount, column: &'static str) -> Result<i128, StoreError> {
-    u128::try_from(a.0)
-        .ok()
-        .and_then(|v| i128::try_from(v).ok())
-        .filter(|v| *v < 10i128.pow(38))
-        .ok_or_else(|| StoreError::Invalid(format!("{column} {a} exceeds Decimal(38,0)")))
-}
-
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
-struct PaymentRow {
-    chain: String,
-    tx_id: String,
-    idx_outer: u32,
-    idx_inner: u32,
-    block_number: u64,
-    block_hash: String,
-    block_time: u32,
-    asset: String,
-    payer: String,
-    pay_to: String,
-    amount: i128,
-    nonce: String,
-    facilitator: String,
-    tx_from: String,
-    method: String,
-    is_final: u8,
-    is_organic: u8,
-}
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 struct ObservedRow {
@@ -66,30 +39,6 @@ struct ObservedRow {
 
 const OBSERVED_COLUMNS: &str = "chain, tx_id, idx_outer, idx_inner, block_number, block_hash, toUInt32(block_time), \
     asset, payer, pay_to, amount, nonce, facilitator, tx_from, method";
-
-impl PaymentRow {
-    fn into_payment(self) -> Result<Payment, StoreError> {
-        Ok(Payment {
-            chain: self.chain,
-            tx_id: self.tx_id,
-            idx_outer: self.idx_outer,
-            idx_inner: self.idx_inner,
-            block_number: self.block_number,
-            block_hash: self.block_hash,
-            block_time: self.block_time.into(),
-            asset: self.asset,
-            payer: self.payer,
-            pay_to: self.pay_to,
-            amount: u256_from_i128(self.amount, "amount")?,
-            nonce: self.nonce,
-            facilitator: self.facilitator,
-            tx_from: self.tx_from,
-            method: self.method,
-            is_final: self.is_final != 0,
-            is_organic: self.is_organic != 0,
-        })
-    }
-}
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 struct MatchDbRow {
@@ -232,7 +181,7 @@ impl ClickHouseStore {
         let rows: Vec<PaymentRow> = self
             .client
             .query(&format!(
-                "SELECT {OBSERVED_COLUMNS}, is_final, is_organic FROM payments FINAL
+                "SELECT {PAYMENT_COLUMNS} FROM payments FINAL
                  ORDER BY chain, tx_id, idx_outer, idx_inner"
             ))
             .fetch_all()
@@ -300,7 +249,7 @@ impl ClickHouseStore {
         let rows: Vec<PaymentRow> = self
             .client
             .query(&format!(
-                "SELECT {OBSERVED_COLUMNS}, 0, 1 FROM analysis_observed FINAL
+                "SELECT {OBSERVED_COLUMNS}, 0, 1, version FROM analysis_observed FINAL
                  ORDER BY chain, tx_id, idx_outer, idx_inner"
             ))
             .fetch_all()
