@@ -1047,7 +1047,7 @@ impl SqliteStore {
 const PAYMENT_COLUMNS: &str = "chain, tx_id, idx_outer, idx_inner, block_number, block_hash, block_time, asset, \
     payer, pay_to, amount, nonce, facilitator, tx_from, method, is_final, is_organic";
 
-fn payment_from_row(r: &rusqlite::Row<'_>) -> Result<Payment, StoreError> {
+pub(crate) fn payment_from_row(r: &rusqlite::Row<'_>) -> Result<Payment, StoreError> {
     Ok(Payment {
         chain: r.get(0)?,
         tx_id: r.get(1)?,
@@ -1444,7 +1444,7 @@ pub(crate) fn add(a: Amount, b: Amount) -> Result<Amount, StoreError> {
     })
 }
 
-fn to_i64(v: u64, column: &'static str) -> Result<i64, StoreError> {
+pub(crate) fn to_i64(v: u64, column: &'static str) -> Result<i64, StoreError> {
     i64::try_from(v)
         .map_err(|_| StoreError::Invalid(format!("{column} {v} is too large for SQLite")))
 }

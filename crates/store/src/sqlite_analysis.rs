@@ -3,46 +3,11 @@
 use rusqlite::{Row, params};
 
 use crate::analysis::*;
-use crate::sqlite::{SqliteStore, parse_amount};
+use crate::sqlite::{SqliteStore, parse_amount, payment_from_row, to_i64};
 use crate::{ListingSnapshot, Payment, StoreError};
-
-fn u64_of(v: i64, column: &'static str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt {
-        column,
-        detail: format!("negative value {v}"),
-    })
-}
-
-fn i64_of(v: u64, column: &'static str) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{column} {v} exceeds i64")))
-}
 
 const PAYMENT_COLUMNS: &str = "chain, tx_id, idx_outer, idx_inner, block_number, block_hash, block_time, asset, \
     payer, pay_to, amount, nonce, facilitator, tx_from, method";
-
-/// A payment row of `payments` (with `is_final`, `is_organic` at 15, 16) or of
-/// `analysis_observed` (without them).
-fn payment_of(r: &Row<'_>, flags: bool) -> Result<Payment, StoreError> {
-    Ok(Payment {
-        chain: r.get(0)?,
-        tx_id: r.get(1)?,
-        idx_outer: r.get(2)?,
-        idx_inner: r.get(3)?,
-        block_number: u64_of(r.get(4)?, "block_number")?,
-        block_hash: r.get(5)?,
-        block_time: r.get(6)?,
-        asset: r.get(7)?,
-        payer: r.get(8)?,
-        pay_to: r.get(9)?,
-        amount: parse_amount(&r.get::<_, String>(10)?, "amount")?,
-        nonce: r.get(11)?,
-        facilitator: r.get(12)?,
-        tx_from: r.get(13)?,
-        method: r.get(14)?,
-        is_final: if flags { r.get(15)? } else { false },
-        is_organic: if flags { r.get(16)? } else { true },
-    })
-}
 
 const MATCH_COLUMNS: &str = "row_key, claim_source, claim_id, network, tx_id, idx_outer, idx_inner, has_payment, \
     status, rule, payer, pay_to, asset, amount, claimed_amount, block_time, claimed_at, facilitator, resource, \
@@ -88,7 +53,7 @@ impl SqliteStore {
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(payment_of(r, true)?);
+                out.push(payment_from_row(r)?);
             }
             Ok(out)
         })
@@ -135,7 +100,7 @@ impl SqliteStore {
                     p.tx_id,
                     p.idx_outer,
                     p.idx_inner,
-                    i64_of(p.block_number, "block_number")?,
+                    to_i64(p.block_number, "block_number")?,
                     p.block_hash,
                     p.block_time,
                     p.asset,
@@ -156,13 +121,13 @@ impl SqliteStore {
     pub async fn analysis_observed(&self) -> Result<Vec<Payment>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM analysis_observed
+                "SELECT {PAYMENT_COLUMNS}, 0, 1 FROM analysis_observed
                  ORDER BY chain, tx_id, idx_outer, idx_inner"
             ))?;
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(payment_of(r, false)?);
+                out.push(payment_from_row(r)?);
             }
             Ok(out)
         })
