@@ -57,6 +57,9 @@ export function settlementEvent(ctx, { facilitator, resource } = {}) {
   };
   const pid = paymentIdentifier(ctx.paymentPayload);
   if (pid) data.paymentIdentifier = pid;
+  // EVM exact: the authorization's nonce finds the settlement even without its hash.
+  const nonce = ctx.paymentPayload?.payload?.authorization?.nonce;
+  if (typeof nonce === "string" && /^0x[0-9a-fA-F]{64}$/.test(nonce)) data.authorization = { nonce };
   return {
     type: settle.success ? "x402.settlement.succeeded" : "x402.settlement.failed",
     timestamp: Math.floor(Date.now() / 1000),

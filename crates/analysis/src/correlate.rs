@@ -108,16 +108,14 @@ impl Rule {
 pub struct ClaimFact {
     pub claim: Claim,
     /// EVM: the authorization nonce (0x hex, lowercase); Solana: the memo.
-    /// `None` when the source did not say (today's webhook formats do not).
+    /// `None` when the source did not say.
     pub reference: Option<String>,
 }
 
 impl From<Claim> for ClaimFact {
     fn from(claim: Claim) -> Self {
-        ClaimFact {
-            claim,
-            reference: None,
-        }
+        let reference = Some(claim.reference.clone()).filter(|r| !r.is_empty());
+        ClaimFact { claim, reference }
     }
 }
 

@@ -95,6 +95,7 @@ fn claim(
             facilitator: "fac".into(),
             success: true,
             claimed_at: t,
+            reference: String::new(),
         },
         reference: None,
     }

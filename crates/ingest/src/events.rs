@@ -59,6 +59,18 @@ struct SettlementData {
     settle_response: SettleResponse,
     #[serde(default)]
     payment_identifier: Option<String>,
+    /// EVM: the EIP-3009 authorization the buyer signed (its nonce is the reference).
+    #[serde(default)]
+    authorization: Option<AuthorizationRef>,
+    /// SVM: the memo the settlement transaction carried.
+    #[serde(default)]
+    memo: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct AuthorizationRef {
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +86,8 @@ struct Requirements {
     amount: Option<Value>,
     #[serde(default)]
     max_amount_required: Option<Value>,
+    #[serde(default)]
+    extra: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +201,7 @@ fn parse_settlement(
         (None, false) => format!("tx:{network}:{tx_id}"),
         (None, true) => format!("wh:{webhook_id}"),
     };
+    let reference = reference(&data)?;
     let claim = Claim {
         source: source.to_owned(),
         claim_id: claim_id.clone(),
@@ -200,6 +215,7 @@ fn parse_settlement(
         facilitator: data.facilitator,
         success: settle.success,
         claimed_at,
+        reference,
     };
     Ok(Parsed {
         claims: vec![claim],
@@ -284,11 +300,51 @@ fn parse_cdp(source: &str, received_at: i64, value: &Value) -> Result<Parsed, Ev
         facilitator: tx_from,
         success: true,
         claimed_at,
+        reference: String::new(),
     };
     Ok(Parsed {
         claims: vec![claim],
         natural_id: claim_id,
     })
+}
+
+/// The longest memo the SVM exact scheme allows, in bytes.
+const MAX_MEMO_BYTES: usize = 256;
+
+/// The claim's strong reference: the EVM authorization nonce (32 bytes of 0x
+/// hex, lowercased), else the SVM memo (`data.memo`, else the requirements'
+/// `extra.memo`). Empty when the event carries neither.
+fn reference(data: &SettlementData) -> Result<String, EventError> {
+    if let Some(nonce) = data
+        .authorization
+        .as_ref()
+        .and_then(|a| a.nonce.as_deref())
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let hex = nonce
+            .strip_prefix("0x")
+            .or_else(|| nonce.strip_prefix("0X"))
+            .ok_or(EventError::Field("data.authorization.nonce"))?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(EventError::Field("data.authorization.nonce"));
+        }
+        return Ok(nonce.to_ascii_lowercase());
+    }
+    let extra_memo = data
+        .accepted
+        .extra
+        .as_ref()
+        .and_then(|e| e.get("memo"))
+        .and_then(Value::as_str);
+    let (memo, field) = match data.memo.as_deref() {
+        Some(m) => (m, "data.memo"),
+        None => (extra_memo.unwrap_or(""), "data.accepted.extra.memo"),
+    };
+    if memo.len() > MAX_MEMO_BYTES {
+        return Err(EventError::Field(field));
+    }
+    Ok(memo.to_owned())
 }
 
 fn is_empty(v: &Value) -> bool {
@@ -548,6 +604,101 @@ mod tests {
             ),
             Err(EventError::UnknownType(_))
         ));
+    }
+
+    /// The claim's reference, from each place an event may carry it.
+    #[test]
+    fn settlement_reference() {
+        let nonce = format!("0x{}", "Ab".repeat(32));
+        let long = "m".repeat(MAX_MEMO_BYTES + 1);
+        let edge = "m".repeat(MAX_MEMO_BYTES);
+        let cases: Vec<(&str, Value, Result<String, EventError>)> = vec![
+            ("none", json!({}), Ok(String::new())),
+            (
+                "evm nonce, lowercased",
+                json!({"authorization": {"nonce": nonce, "validAfter": "0"}}),
+                Ok(nonce.to_ascii_lowercase()),
+            ),
+            (
+                "svm memo",
+                json!({"memo": "order-17"}),
+                Ok("order-17".to_owned()),
+            ),
+            (
+                "memo from the requirements' extra",
+                json!({"accepted": {"extra": {"memo": "from-extra"}}}),
+                Ok("from-extra".to_owned()),
+            ),
+            (
+                "data.memo wins over extra",
+                json!({"memo": "a", "accepted": {"extra": {"memo": "b"}}}),
+                Ok("a".to_owned()),
+            ),
+            (
+                "a memo of exactly 256 bytes",
+                json!({"memo": edge}),
+                Ok(edge.clone()),
+            ),
+            (
+                "a memo over 256 bytes",
+                json!({"memo": long}),
+                Err(EventError::Field("data.memo")),
+            ),
+            (
+                "extra memo over 256 bytes",
+                json!({"accepted": {"extra": {"memo": long}}}),
+                Err(EventError::Field("data.accepted.extra.memo")),
+            ),
+            (
+                "a non-string extra memo is ignored",
+                json!({"accepted": {"extra": {"memo": 7}}}),
+                Ok(String::new()),
+            ),
+            (
+                "nonce without 0x",
+                json!({"authorization": {"nonce": "ab".repeat(32)}}),
+                Err(EventError::Field("data.authorization.nonce")),
+            ),
+            (
+                "short nonce",
+                json!({"authorization": {"nonce": "0xabcd"}}),
+                Err(EventError::Field("data.authorization.nonce")),
+            ),
+            (
+                "non-hex nonce",
+                json!({"authorization": {"nonce": format!("0x{}", "zz".repeat(32))}}),
+                Err(EventError::Field("data.authorization.nonce")),
+            ),
+            (
+                "memo not a string",
+                json!({"memo": 5}),
+                Err(EventError::Field("data")),
+            ),
+        ];
+        for (name, patch, want) in cases {
+            let mut body: Value =
+                serde_json::from_slice(&settlement(SETTLEMENT_SUCCEEDED, true, None))
+                    .expect("json");
+            let data = body["data"].as_object_mut().expect("object");
+            for (k, v) in patch.as_object().expect("object") {
+                if k == "accepted" {
+                    for (ak, av) in v.as_object().expect("object") {
+                        data["accepted"][ak] = av.clone();
+                    }
+                } else {
+                    data.insert(k.clone(), v.clone());
+                }
+            }
+            let got = parse(
+                SourceKind::X402,
+                "s",
+                "m",
+                0,
+                &serde_json::to_vec(&body).expect("json"),
+            )
+            .map(|p| p.claims[0].reference.clone());
+            assert_eq!(got, want, "{name}");
+        }
     }
 
     #[test]

@@ -249,6 +249,7 @@ struct ClaimRow {
     facilitator: String,
     success: u8,
     claimed_at: u32,
+    reference: String,
     version: u64,
 }
 
@@ -967,6 +968,7 @@ impl ClickHouseStore {
                 facilitator: c.facilitator,
                 success: c.success.into(),
                 claimed_at: time_u32(c.claimed_at, "claimed_at")?,
+                reference: c.reference,
                 version,
             });
         }
@@ -978,7 +980,7 @@ impl ClickHouseStore {
             .client
             .query(
                 "SELECT source, claim_id, network, tx_id, payer, pay_to, asset, amount, resource_url, facilitator,
-                    success, toUInt32(claimed_at), version
+                    success, toUInt32(claimed_at), reference, version
                  FROM claims FINAL ORDER BY claimed_at, source, claim_id",
             )
             .fetch_all()
@@ -998,6 +1000,7 @@ impl ClickHouseStore {
                     facilitator: r.facilitator,
                     success: r.success != 0,
                     claimed_at: r.claimed_at.into(),
+                    reference: r.reference,
                 })
             })
             .collect()

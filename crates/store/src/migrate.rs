@@ -47,6 +47,11 @@ const SQLITE: &[Migration] = &[
         name: "0009_store_speed",
         sql: include_str!("../../../migrations/sqlite/0009_store_speed.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_claim_reference",
+        sql: include_str!("../../../migrations/sqlite/0010_claim_reference.sql"),
+    },
 ];
 
 const CLICKHOUSE: &[Migration] = &[
@@ -84,6 +89,11 @@ const CLICKHOUSE: &[Migration] = &[
         version: 9,
         name: "0009_store_speed",
         sql: include_str!("../../../migrations/clickhouse/0009_store_speed.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "0010_claim_reference",
+        sql: include_str!("../../../migrations/clickhouse/0010_claim_reference.sql"),
     },
 ];
 

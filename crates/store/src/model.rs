@@ -141,6 +141,10 @@ pub struct Claim {
     pub facilitator: String,
     pub success: bool,
     pub claimed_at: i64,
+    /// A strong reference beyond the transaction: the EVM authorization nonce
+    /// (0x hex, lowercase) or the Solana memo. Empty when the source did not say.
+    #[serde(default)]
+    pub reference: String,
 }
 
 /// One probe of one endpoint.

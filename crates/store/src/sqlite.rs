@@ -620,8 +620,8 @@ impl SqliteStore {
         self.write(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "INSERT OR REPLACE INTO claims (source, claim_id, network, tx_id, payer, pay_to, asset, amount,
-                    resource_url, facilitator, success, claimed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    resource_url, facilitator, success, claimed_at, reference)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for c in &items {
                 stmt.execute(params![
@@ -636,7 +636,8 @@ impl SqliteStore {
                     c.resource_url,
                     c.facilitator,
                     c.success,
-                    c.claimed_at
+                    c.claimed_at,
+                    c.reference
                 ])?;
             }
             Ok(())
@@ -648,7 +649,8 @@ impl SqliteStore {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT source, claim_id, network, tx_id, payer, pay_to, asset, amount, resource_url,
-                    facilitator, success, claimed_at FROM claims ORDER BY claimed_at, source, claim_id",
+                    facilitator, success, claimed_at, reference FROM claims
+                 ORDER BY claimed_at, source, claim_id",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -665,6 +667,7 @@ impl SqliteStore {
                         facilitator: r.get(9)?,
                         success: r.get(10)?,
                         claimed_at: r.get(11)?,
+                        reference: r.get(12)?,
                     },
                     r.get::<_, String>(7)?,
                 ))

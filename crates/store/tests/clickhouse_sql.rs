@@ -294,3 +294,29 @@ fn system_tables_list_the_migration_table() {
         "1"
     );
 }
+
+#[test]
+fn alter_add_column_with_default_fills_old_rows_and_collapses_with_new_ones() {
+    let d = db("add_column");
+    q(
+        &d,
+        "CREATE TABLE $DB.t (k String, version UInt64) ENGINE = ReplacingMergeTree(version) ORDER BY k",
+    );
+    q(&d, "INSERT INTO $DB.t VALUES ('a', 1)");
+    q(
+        &d,
+        "ALTER TABLE $DB.t ADD COLUMN reference String DEFAULT ''",
+    );
+    assert_eq!(
+        q(&d, "SELECT concat(k, '=', reference) FROM $DB.t FINAL"),
+        "a="
+    );
+    q(
+        &d,
+        "INSERT INTO $DB.t (k, version, reference) VALUES ('a', 2, 'memo')",
+    );
+    assert_eq!(
+        q(&d, "SELECT concat(k, '=', reference) FROM $DB.t FINAL"),
+        "a=memo"
+    );
+}

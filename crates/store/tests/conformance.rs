@@ -741,6 +741,12 @@ async fn webhook_inbox_and_claims(store: &Store) {
         facilitator: "cdp".into(),
         success,
         claimed_at: T0,
+        // The reference round-trips, empty or not.
+        reference: if success {
+            format!("memo-{id}")
+        } else {
+            String::new()
+        },
     };
     let claims = vec![
         claim("c1", "https://a/x", 10, true),

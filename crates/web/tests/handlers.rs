@@ -256,6 +256,7 @@ async fn fixture() -> Fixture {
                 facilitator: "cdp".into(),
                 success: true,
                 claimed_at: now() - 3600,
+                reference: String::new(),
             },
             Claim {
                 source: "cdp".into(),
@@ -270,6 +271,7 @@ async fn fixture() -> Fixture {
                 facilitator: "payai".into(),
                 success: true,
                 claimed_at: now() - 3 * 3600,
+                reference: String::new(),
             },
         ])
         .await

@@ -102,6 +102,7 @@ async fn analyze_then_report_seller_agrees_with_the_store_and_serve() {
             facilitator: "fac".into(),
             success: true,
             claimed_at: t + 10,
+            reference: String::new(),
         }])
         .await
         .unwrap();

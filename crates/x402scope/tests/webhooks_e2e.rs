@@ -132,4 +132,10 @@ fn reference_seller_with_the_snippet_reports_its_sale() {
     assert_eq!(verdict["valid"], true, "{verdict}");
     let event: serde_json::Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(event["type"], "x402.settlement.succeeded");
+    // The snippet sends the EIP-3009 nonce the client signed; it is the claim's reference.
+    let nonce = event["data"]["authorization"]["nonce"]
+        .as_str()
+        .expect("the event carries the authorization nonce");
+    assert_eq!(nonce.len(), 66, "{nonce}");
+    assert_eq!(c.reference, nonce.to_ascii_lowercase());
 }
