@@ -6,6 +6,10 @@
 //! every price status. A reorg after matching turns the affected row into
 //! `orphaned_by_reorg`; settling the same authorization again re-matches it.
 //! The seller report's CSV totals equal the API's and the store's.
+//!
+//! The Solana half (R1 by signature, R3 by memo plus payTo, R4, on the
+//! validator's payments) runs where the validator is built:
+//! `crates/solana-validator-tests/tests/common/analysis.rs`.
 
 #![allow(clippy::unwrap_used, clippy::too_many_arguments)]
 
@@ -235,6 +239,8 @@ struct ClaimSpec {
     payer: Address,
     resource: String,
     payment_identifier: Option<String>,
+    /// The EIP-3009 authorization nonce, when the event carries it.
+    nonce: Option<B256>,
     timestamp: i64,
 }
 
@@ -259,6 +265,9 @@ fn event(c: &ClaimSpec) -> Value {
     });
     if let Some(pid) = &c.payment_identifier {
         data["paymentIdentifier"] = json!(pid);
+    }
+    if let Some(nonce) = &c.nonce {
+        data["authorization"] = json!({"nonce": format!("{nonce:#x}")});
     }
     json!({
         "type": if c.success { "x402.settlement.succeeded" } else { "x402.settlement.failed" },
@@ -303,15 +312,6 @@ fn table(rows: &[MatchRow], labels: &HashMap<String, String>) -> BTreeMap<String
         .collect()
 }
 
-/// Solana cases join the scenario here once the Solana indexer writes
-/// `solana:…` payments (`spl_transfer_checked`, memo in `nonce`): R1 by
-/// signature, R3 by memo plus payTo, and a reorg (a dropped slot) of a memo
-/// payment. Until then the engine's Solana rules are covered by the table
-/// tests in `correlate_tests.rs`, on Solana-shaped rows.
-fn solana_cases() -> Vec<(String, Expect)> {
-    Vec::new()
-}
-
 async fn scenario(b: Backend) {
     let store = b.store.clone();
     let mut w = World::new(store.clone()).await;
@@ -351,6 +351,7 @@ async fn scenario(b: Backend) {
         ("p_amb1", auth(5, s4, 800)),
         ("p_amb2", auth(5, s4, 800)),
         ("p_self", auth(4, self_payer, 100)),
+        ("p_nonce", auth(2, s3, 800)),
     ];
     let mut tx: HashMap<&str, String> = HashMap::new();
     for (label, a) in &plan {
@@ -398,9 +399,16 @@ async fn scenario(b: Backend) {
         payer: World::payer(payer).address(),
         resource: String::new(),
         payment_identifier: None,
+        nonce: None,
         timestamp: ts,
     };
     let a = "https://shop.test/a".to_owned();
+    let plan_nonce = |label: &str| {
+        plan.iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, a)| a.nonce)
+            .unwrap()
+    };
     let bt = |l: &str| {
         let store = store.clone();
         let t = tx[l].clone();
@@ -471,6 +479,15 @@ async fn scenario(b: Backend) {
             ClaimSpec {
                 tx: format!("{:#x}", B256::repeat_byte(0xf1)),
                 ..claim("p_fuzzy", 5, s3, 700, bt("p_fuzzy").await)
+            },
+        ),
+        // An unknown transaction hash, but the authorization's nonce: R2.
+        (
+            "c_nonce",
+            ClaimSpec {
+                tx: format!("{:#x}", B256::repeat_byte(0xf5)),
+                nonce: Some(plan_nonce("p_nonce")),
+                ..claim("p_nonce", 2, s3, 800, bt("p_nonce").await)
             },
         ),
         // R4 finds two payments: never auto-matched.
@@ -576,6 +593,7 @@ async fn scenario(b: Backend) {
             ("duplicate_claim", "r1_tx", "price_match", true),
         ),
         ("c_fuzzy", ("matched", "r4_fuzzy", "no_listing", false)),
+        ("c_nonce", ("matched", "r2_evm_nonce", "no_listing", false)),
         ("c_ambiguous", ("ambiguous", "", "no_listing", false)),
         (
             "c_without",
@@ -619,7 +637,6 @@ async fn scenario(b: Backend) {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    want.extend(solana_cases());
 
     // Before the reorg the claimed tip payment is matched, pending finality.
     run(&store, &config, now).await.unwrap();
