@@ -100,3 +100,16 @@ async fn stopping_and_restarting_gives_the_rows_of_a_clean_run_on_clickhouse() {
     let backend = common::clickhouse("solana_restart").await;
     restarts_change_nothing(backend.store.clone()).await;
 }
+
+/// The Solana half of the analysis scenario (see `common/analysis.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysis_correlates_solana_claims_on_sqlite() {
+    let backend = common::sqlite().await;
+    common::analysis::scenario(chain(), &backend.store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysis_correlates_solana_claims_on_clickhouse() {
+    let backend = common::clickhouse("solana_analysis").await;
+    common::analysis::scenario(chain(), &backend.store).await;
+}

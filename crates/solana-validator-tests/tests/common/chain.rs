@@ -495,8 +495,11 @@ async fn build(rpc_url: &str, faucet: &Keypair) -> Chain {
     .await;
 
     // Wait until everything is finalized (and so visible in the history).
+    // One entry per transaction: the two-transfer one has two wants.
     let mut sigs: Vec<Signature> = wants.iter().map(|w| w.sig).collect();
     sigs.extend([failed, foreign]);
+    sigs.sort();
+    sigs.dedup();
     let mut slots: HashMap<Signature, u64> = HashMap::new();
     for _ in 0..1200 {
         let statuses = rpc.get_signature_statuses(&sigs).await.unwrap().value;

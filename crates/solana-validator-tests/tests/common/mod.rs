@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod analysis;
 pub mod chain;
 
 use std::collections::HashMap;
