@@ -4,6 +4,8 @@
 #
 #   tests/run.sh                 # everything: setup, fmt, clippy, all tests
 #   tests/run.sh -- FILTER       # setup, then only `cargo test --workspace FILTER`
+#   X402SCOPE_SOLANA_VALIDATOR=1 tests/run.sh   # also the Solana validator tests
+#                                (crates/solana-validator-tests: about an hour cold)
 #
 # 1. installs what tests need (Debian's clickhouse-server; the pinned npm test
 #    environment in tests/env: anvil, solc, the reference x402 packages);
@@ -128,6 +130,17 @@ ST_RC=0
 kill -INT "$ST_SERVE_PID" 2>/dev/null || true; wait "$ST_SERVE_PID" 2>/dev/null || true
 rm -rf "$ST_DIR"
 if [ "$ST_RC" != 0 ]; then echo "schemathesis found failures"; exit 1; fi
+
+if [ "${X402SCOPE_SOLANA_VALIDATOR:-0}" = 1 ]; then
+  # Opt-in: its cold build (solana-test-validator) takes about an hour on 2 cores,
+  # too long for CI. It shares the target directory with the main workspace.
+  VT=crates/solana-validator-tests/Cargo.toml
+  step "Solana validator tests: fmt and clippy"
+  cargo fmt --manifest-path "$VT" -- --check
+  cargo clippy --manifest-path "$VT" --all-targets --quiet -- -D warnings
+  step "Solana validator tests (in-process solana-test-validator, SQLite and ClickHouse)"
+  cargo test --manifest-path "$VT"
+fi
 
 step "no stray processes"
 STRAY=$(pgrep -af "tests/env/(node_modules/@foundry-rs/anvil|harness\.mjs)|x402scope-ch-" || true)
