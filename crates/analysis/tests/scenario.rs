@@ -571,7 +571,7 @@ async fn scenario(b: Backend) {
     let now = chain_now + 5;
 
     // The expected table after the reorg (the final state of phase 1).
-    let mut want: BTreeMap<String, Expect> = [
+    let want: BTreeMap<String, Expect> = [
         ("c_match", ("matched", "r1_tx", "price_match", true)),
         ("c_prior", ("matched", "r1_tx", "matched_prior_price", true)),
         (
