@@ -103,22 +103,6 @@ impl Rule {
     }
 }
 
-/// A claim with what the matcher may know beyond [`Claim`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimFact {
-    pub claim: Claim,
-    /// EVM: the authorization nonce (0x hex, lowercase); Solana: the memo.
-    /// `None` when the source did not say.
-    pub reference: Option<String>,
-}
-
-impl From<Claim> for ClaimFact {
-    fn from(claim: Claim) -> Self {
-        let reference = Some(claim.reference.clone()).filter(|r| !r.is_empty());
-        ClaimFact { claim, reference }
-    }
-}
-
 /// Tunables of the matcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -163,7 +147,7 @@ pub struct Correlation {
 /// The facts one run sees.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
-    pub claims: &'a [ClaimFact],
+    pub claims: &'a [Claim],
     /// The payments the store holds now.
     pub payments: &'a [Payment],
     /// Payments observed earlier that the store no longer holds (a reorg removed them).
@@ -330,8 +314,7 @@ enum Found {
     None,
 }
 
-fn strong(fact: &ClaimFact, current: &Index<'_>, removed: &Index<'_>) -> Found {
-    let c = &fact.claim;
+fn strong(c: &Claim, current: &Index<'_>, removed: &Index<'_>) -> Found {
     let mut many: Option<(Rule, usize)> = None;
     let r1 = current.by_tx(c);
     match r1.len() {
@@ -350,8 +333,8 @@ fn strong(fact: &ClaimFact, current: &Index<'_>, removed: &Index<'_>) -> Found {
             };
         }
     }
-    if let Some(reference) = fact.reference.as_deref().filter(|r| !r.is_empty()) {
-        let (rule, hits) = current.by_reference(c, reference);
+    if !c.reference.is_empty() {
+        let (rule, hits) = current.by_reference(c, &c.reference);
         match hits.len() {
             1 => return Found::One(hits[0], rule),
             0 => {}
@@ -400,7 +383,7 @@ pub fn correlate(facts: Facts<'_>, config: &CorrelateConfig) -> Vec<Correlation>
     // Claim order: time, then source and id, so that "first" is well defined.
     let mut order: Vec<usize> = (0..facts.claims.len()).collect();
     order.sort_by(|&a, &b| {
-        let (x, y) = (&facts.claims[a].claim, &facts.claims[b].claim);
+        let (x, y) = (&facts.claims[a], &facts.claims[b]);
         (x.claimed_at, &x.source, &x.claim_id).cmp(&(y.claimed_at, &y.source, &y.claim_id))
     });
 
@@ -415,7 +398,7 @@ pub fn correlate(facts: Facts<'_>, config: &CorrelateConfig) -> Vec<Correlation>
     }
     // R4, for successful claims nothing strong resolved.
     for &ci in &order {
-        let c = &facts.claims[ci].claim;
+        let c = &facts.claims[ci];
         if !matches!(found[ci], Found::None) || !c.success {
             continue;
         }
@@ -471,12 +454,12 @@ pub fn correlate(facts: Facts<'_>, config: &CorrelateConfig) -> Vec<Correlation>
     let mut out = Vec::with_capacity(facts.claims.len() + facts.payments.len());
     let mut orphans_claimed: HashSet<usize> = HashSet::new();
     for &ci in &order {
-        let c = &facts.claims[ci].claim;
+        let c = &facts.claims[ci];
         let row = match found[ci] {
             Found::One(pi, rule) => {
                 let p = &facts.payments[pi];
                 let (status, detail) = if primary.get(&pi) != Some(&ci) {
-                    let first = &facts.claims[primary[&pi]].claim;
+                    let first = &facts.claims[primary[&pi]];
                     (
                         Status::DuplicateClaim,
                         format!(

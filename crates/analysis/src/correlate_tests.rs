@@ -79,40 +79,37 @@ fn claim(
     pay_to: &str,
     amount: u64,
     t: i64,
-) -> ClaimFact {
+) -> Claim {
     let asset = if network == SOL { MINT } else { USDC };
-    ClaimFact {
-        claim: Claim {
-            source: "hook".into(),
-            claim_id: id.into(),
-            network: network.into(),
-            tx_id: tx.into(),
-            payer: payer.into(),
-            pay_to: pay_to.into(),
-            asset: asset.into(),
-            amount: Amount::from_u64(amount),
-            resource_url: String::new(),
-            facilitator: "fac".into(),
-            success: true,
-            claimed_at: t,
-            reference: String::new(),
-        },
-        reference: None,
+    Claim {
+        source: "hook".into(),
+        claim_id: id.into(),
+        network: network.into(),
+        tx_id: tx.into(),
+        payer: payer.into(),
+        pay_to: pay_to.into(),
+        asset: asset.into(),
+        amount: Amount::from_u64(amount),
+        resource_url: String::new(),
+        facilitator: "fac".into(),
+        success: true,
+        claimed_at: t,
+        reference: String::new(),
     }
 }
 
-fn with_ref(mut c: ClaimFact, r: &str) -> ClaimFact {
-    c.reference = Some(r.into());
+fn with_ref(mut c: Claim, r: &str) -> Claim {
+    c.reference = r.into();
     c
 }
 
-fn failed(mut c: ClaimFact) -> ClaimFact {
-    c.claim.success = false;
+fn failed(mut c: Claim) -> Claim {
+    c.success = false;
     c
 }
 
-fn with_asset(mut c: ClaimFact, a: &str) -> ClaimFact {
-    c.claim.asset = a.into();
+fn with_asset(mut c: Claim, a: &str) -> Claim {
+    c.asset = a.into();
     c
 }
 
@@ -126,7 +123,7 @@ type Want = (Status, Option<Rule>, Option<(&'static str, u32)>);
 
 struct Case {
     name: &'static str,
-    claims: Vec<ClaimFact>,
+    claims: Vec<Claim>,
     payments: Vec<Payment>,
     removed: Vec<Payment>,
     /// Per claim, in input order.
@@ -551,7 +548,7 @@ fn every_status_and_rule() {
 #[test]
 fn a_late_webhook_changes_the_status_on_the_next_run() {
     let payments = vec![not_final(evm("0xt1", 0, "0xa", "0xs", 100, "0xn1", 1000))];
-    let run = |claims: &[ClaimFact], payments: &[Payment]| {
+    let run = |claims: &[Claim], payments: &[Payment]| {
         correlate(
             Facts {
                 claims,

@@ -8,7 +8,7 @@ use x402scope_store::{AddressFlag, MatchRow, Payment, PaymentKey, Store};
 
 use crate::AnalysisError;
 use crate::attribute::{Listings, Paid, attribute};
-use crate::correlate::{ClaimFact, CorrelateConfig, Facts, PaymentRef, correlate};
+use crate::correlate::{CorrelateConfig, Facts, PaymentRef, correlate};
 use crate::organic::{OrganicConfig, organic};
 use crate::reconcile::{self, SellerReport};
 
@@ -83,12 +83,7 @@ pub async fn run(
             .collect()
     };
 
-    let claims: Vec<ClaimFact> = store
-        .claims()
-        .await?
-        .into_iter()
-        .map(ClaimFact::from)
-        .collect();
+    let claims = store.claims().await?;
     let listings = Listings::new(store.analysis_listings().await?);
     let facilitator_addresses: HashSet<String> = store
         .signers()
@@ -122,7 +117,7 @@ pub async fn run(
     let mut rows = Vec::with_capacity(correlations.len());
     let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
     for c in &correlations {
-        let claim = c.claim.map(|i| &claims[i].claim);
+        let claim = c.claim.map(|i| &claims[i]);
         let (payment, organic_flag) = match c.payment {
             Some(PaymentRef::Current(i)) => (Some(&payments[i]), filter.is_organic(i)),
             Some(PaymentRef::Removed(i)) => (Some(&removed[i]), false),
