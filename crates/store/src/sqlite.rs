@@ -4,11 +4,15 @@
 //! a bounded channel; it runs the jobs that are waiting as one transaction (each
 //! in its own savepoint, so one failing job does not fail the others) and
 //! answers each job only after COMMIT, so an `Ok` means durable. Reads run on a
-//! small pool of connections in blocking tasks.
+//! small pool of connections in blocking tasks; short reads (a page of a list)
+//! first try the calling thread's own connection under a work budget, and go to
+//! the pool only when they exceed it (see [`SqliteStore::read_short`]).
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -43,6 +47,56 @@ struct Inner {
     /// committed, stays true; entries of a transaction that did not commit are
     /// never added.
     address_ids: Mutex<HashMap<String, i64>>,
+    /// Names this store among the thread-local read connections.
+    id: u64,
+    /// Held only here: a thread-local connection whose store is gone sees it
+    /// dead and is closed.
+    alive: Arc<()>,
+}
+
+/// Store ids, for the thread-local read connections.
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// SQLite virtual-machine steps between two checks of a short read's budget.
+const SHORT_READ_CHECK_EVERY: i32 = 1_000;
+/// Checks a short read may pass before it is interrupted and moved to the
+/// blocking pool: 200k steps, about a millisecond of work.
+const SHORT_READ_CHECKS: i64 = 200;
+
+/// A read connection owned by one thread, with the budget its progress
+/// handler counts down.
+struct LocalReader {
+    store: u64,
+    alive: Weak<()>,
+    conn: Connection,
+    budget: Arc<AtomicI64>,
+}
+
+thread_local! {
+    static LOCAL_READERS: RefCell<Vec<LocalReader>> = const { RefCell::new(Vec::new()) };
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    c.execute_batch(
+        "PRAGMA cache_size = -65536;
+         PRAGMA mmap_size = 1073741824;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    c.set_prepared_statement_cache_capacity(64);
+    Ok(c)
+}
+
+fn is_interrupt(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::OperationInterrupted
+    )
 }
 
 /// Read connections kept open for reuse.
@@ -90,6 +144,8 @@ impl SqliteStore {
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
                 address_ids: Mutex::new(HashMap::new()),
+                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                alive: Arc::new(()),
             }),
         })
     }
@@ -129,20 +185,7 @@ impl SqliteStore {
             let pooled = inner.readers.lock().ok().and_then(|mut pool| pool.pop());
             let conn = match pooled {
                 Some(c) => c,
-                None => {
-                    let c = Connection::open_with_flags(
-                        &inner.path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )?;
-                    c.busy_timeout(std::time::Duration::from_secs(10))?;
-                    c.execute_batch(
-                        "PRAGMA cache_size = -65536;
-                         PRAGMA mmap_size = 1073741824;
-                         PRAGMA temp_store = MEMORY;",
-                    )?;
-                    c.set_prepared_statement_cache_capacity(64);
-                    c
-                }
+                None => open_reader(&inner.path)?,
             };
             let result = f(&conn);
             if let Ok(mut pool) = inner.readers.lock()
@@ -154,6 +197,58 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Invalid(format!("SQLite read task failed: {e}")))?
+    }
+
+    /// Run a short read (a bounded page) on this thread's own read connection,
+    /// without a hand-off to the blocking pool; a read that does more than
+    /// about a millisecond of SQLite work is interrupted there and run again
+    /// on the pool, so a worker thread is never held longer than that.
+    pub(crate) async fn read_short<R: Send + 'static>(
+        &self,
+        f: impl Fn(&Connection) -> Result<R, StoreError> + Send + Sync + 'static,
+    ) -> Result<R, StoreError> {
+        match self.try_local(&f) {
+            Some(Err(e)) if is_interrupt(&e) => self.read(move |conn| f(conn)).await,
+            Some(result) => result,
+            None => self.read(move |conn| f(conn)).await,
+        }
+    }
+
+    /// `None` when this thread cannot have a connection of its own (it could
+    /// not be opened, or the thread-local is being torn down).
+    fn try_local<R>(
+        &self,
+        f: &impl Fn(&Connection) -> Result<R, StoreError>,
+    ) -> Option<Result<R, StoreError>> {
+        LOCAL_READERS
+            .try_with(|cell| {
+                let mut readers = cell.try_borrow_mut().ok()?;
+                readers.retain(|r| r.alive.strong_count() > 0);
+                let at = match readers.iter().position(|r| r.store == self.inner.id) {
+                    Some(at) => at,
+                    None => {
+                        let conn = open_reader(&self.inner.path).ok()?;
+                        let budget = Arc::new(AtomicI64::new(0));
+                        let b = budget.clone();
+                        conn.progress_handler(
+                            SHORT_READ_CHECK_EVERY,
+                            Some(move || b.fetch_sub(1, Ordering::Relaxed) <= 0),
+                        );
+                        readers.push(LocalReader {
+                            store: self.inner.id,
+                            alive: Arc::downgrade(&self.inner.alive),
+                            conn,
+                            budget,
+                        });
+                        readers.len() - 1
+                    }
+                };
+                let r = &readers[at];
+                r.budget.store(SHORT_READ_CHECKS, Ordering::Relaxed);
+                Some(f(&r.conn))
+            })
+            .ok()
+            .flatten()
     }
 
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
@@ -941,12 +1036,12 @@ impl SqliteStore {
 
     pub async fn payments_by_tx(&self, tx_id: &str) -> Result<Vec<Payment>, StoreError> {
         let tx_id = tx_id.to_owned();
-        self.read(move |conn| {
+        self.read_short(move |conn| {
             let sql = format!(
                 "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tx_id = ?1
                  ORDER BY chain, idx_outer, idx_inner LIMIT 10000"
             );
-            let mut stmt = conn.prepare(&sql)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params![tx_id])?;
             let mut items = Vec::new();
             while let Some(r) = rows.next()? {
@@ -986,25 +1081,23 @@ impl SqliteStore {
         } else {
             "payments_by_time"
         };
-        self.read(move |conn| {
-            let sql = format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments INDEXED BY {index} {clause}
-                 ORDER BY block_time DESC, chain DESC, tx_id DESC, idx_outer DESC, idx_inner DESC LIMIT {}",
-                limit + 1
-            );
+        // The index orders by time only; rows of one second are put in key
+        // order here (see `NewestFirst`), which spares SQLite a sorter that
+        // copied every column of every row once more.
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments INDEXED BY {index} {clause} ORDER BY block_time DESC"
+        );
+        self.read_short(move |conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            let mut items = Vec::with_capacity(limit + 1);
+            let mut page = NewestFirst::new(limit);
             let mut rows = stmt.query(params_from_iter(args.iter()))?;
             while let Some(r) = rows.next()? {
-                items.push(payment_from_row(r)?);
+                if !page.offer(r.get(6)?) {
+                    break;
+                }
+                page.push(payment_from_row(r)?);
             }
-            let next = if items.len() > limit {
-                items.truncate(limit);
-                items.last().map(TxCursor::after)
-            } else {
-                None
-            };
-            Ok(TxPage { items, next })
+            Ok(page.finish())
         })
         .await
     }
@@ -1044,6 +1137,58 @@ impl SqliteStore {
             Ok(AddressSummary { address: address.clone(), as_buyer, as_seller, facilitators })
         })
         .await
+    }
+}
+
+/// The newest `limit` payments (and whether more follow) from rows that come
+/// newest second first but in any order within a second: it takes whole
+/// seconds until it holds more than `limit` rows, then puts them in key order
+/// (newest first: time, chain, tx, outer, inner, all descending).
+#[derive(Debug)]
+struct NewestFirst {
+    limit: usize,
+    rows: Vec<Payment>,
+}
+
+impl NewestFirst {
+    fn new(limit: usize) -> Self {
+        NewestFirst {
+            limit,
+            rows: Vec::with_capacity(limit + 1),
+        }
+    }
+
+    /// Whether a row of this time is still wanted; once one is not, no later
+    /// row is (they are no newer).
+    fn offer(&self, block_time: i64) -> bool {
+        self.rows.len() <= self.limit
+            || self.rows.last().is_some_and(|p| p.block_time == block_time)
+    }
+
+    fn push(&mut self, p: Payment) {
+        self.rows.push(p);
+    }
+
+    fn finish(mut self) -> TxPage {
+        self.rows.sort_unstable_by(|a, b| {
+            (b.block_time, &b.chain, &b.tx_id, b.idx_outer, b.idx_inner).cmp(&(
+                a.block_time,
+                &a.chain,
+                &a.tx_id,
+                a.idx_outer,
+                a.idx_inner,
+            ))
+        });
+        let next = if self.rows.len() > self.limit {
+            self.rows.truncate(self.limit);
+            self.rows.last().map(TxCursor::after)
+        } else {
+            None
+        };
+        TxPage {
+            items: self.rows,
+            next,
+        }
     }
 }
 
@@ -1463,4 +1608,179 @@ pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(block_time: i64, tx_id: &str, idx_outer: u32) -> Payment {
+        Payment {
+            chain: "eip155:8453".into(),
+            tx_id: tx_id.into(),
+            idx_outer,
+            idx_inner: 0,
+            block_number: 1,
+            block_hash: String::new(),
+            block_time,
+            asset: String::new(),
+            payer: String::new(),
+            pay_to: String::new(),
+            amount: Amount::from_u64(1),
+            nonce: String::new(),
+            facilitator: String::new(),
+            tx_from: String::new(),
+            method: String::new(),
+            is_final: true,
+            is_organic: true,
+        }
+    }
+
+    /// A short read runs once on the calling thread; one that does more than
+    /// its budget of SQLite work is interrupted there and run again, whole,
+    /// on the blocking pool, with the same answer.
+    #[tokio::test]
+    async fn short_reads_run_in_place_and_long_ones_move_to_the_pool() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("s.db"))
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let here = std::thread::current().id();
+        for (name, n, runs, moved) in [("short", 1_000_i64, 1, false), ("long", 3_000_000, 2, true)]
+        {
+            let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let threads = Arc::new(Mutex::new(Vec::new()));
+            let (c, t) = (calls.clone(), threads.clone());
+            let sum: i64 = store
+                .read_short(move |conn| {
+                    c.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut t) = t.lock() {
+                        t.push(std::thread::current().id());
+                    }
+                    Ok(conn.query_row(
+                        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1)
+                         SELECT sum(i) FROM k",
+                        params![n],
+                        |r| r.get(0),
+                    )?)
+                })
+                .await
+                .expect("read");
+            assert_eq!(sum, n * (n + 1) / 2, "{name}");
+            assert_eq!(calls.load(Ordering::Relaxed), runs, "{name}: runs");
+            let threads = threads.lock().expect("lock").clone();
+            assert_eq!(threads[0], here, "{name}: first run in place");
+            assert_eq!(
+                threads.last().is_some_and(|t| *t != here),
+                moved,
+                "{name}: moved"
+            );
+        }
+        // The budget is per read: the next short read runs in place again.
+        let one: i64 = store
+            .read_short(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get(0))?))
+            .await
+            .expect("read");
+        assert_eq!(one, 1);
+    }
+
+    fn key(p: &Payment) -> String {
+        format!("{}/{}/{}", p.block_time, p.tx_id, p.idx_outer)
+    }
+
+    /// Rows in the order the time index gives them (newest second first, any
+    /// order within a second), the limit, and the page and the cursor's row.
+    #[test]
+    fn newest_first_takes_whole_seconds_and_orders_them_by_key() {
+        type Case = (
+            &'static str,
+            Vec<(i64, &'static str, u32)>,
+            usize,
+            Vec<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            ("empty", vec![], 3, vec![], None),
+            (
+                "fewer than the limit",
+                vec![(9, "a", 0), (8, "a", 0)],
+                3,
+                vec!["9/a/0", "8/a/0"],
+                None,
+            ),
+            (
+                "exactly the limit",
+                vec![(9, "a", 0), (8, "a", 0)],
+                2,
+                vec!["9/a/0", "8/a/0"],
+                None,
+            ),
+            (
+                "one more than the limit: a cursor",
+                vec![(9, "a", 0), (8, "a", 0), (7, "a", 0)],
+                2,
+                vec!["9/a/0", "8/a/0"],
+                Some("8/a/0"),
+            ),
+            (
+                "ties within a second come in any order and leave in key order",
+                vec![
+                    (9, "a", 0),
+                    (9, "c", 0),
+                    (9, "b", 1),
+                    (9, "b", 0),
+                    (8, "z", 0),
+                ],
+                3,
+                vec!["9/c/0", "9/b/1", "9/b/0"],
+                Some("9/b/0"),
+            ),
+            (
+                "the second at the page's edge is read whole: its newest key wins",
+                vec![
+                    (9, "a", 0),
+                    (8, "a", 0),
+                    (8, "b", 0),
+                    (8, "c", 0),
+                    (7, "a", 0),
+                ],
+                2,
+                vec!["9/a/0", "8/c/0"],
+                Some("8/c/0"),
+            ),
+            (
+                "a whole page of one second",
+                vec![(5, "a", 0), (5, "d", 0), (5, "b", 0), (5, "c", 0)],
+                3,
+                vec!["5/d/0", "5/c/0", "5/b/0"],
+                Some("5/b/0"),
+            ),
+        ];
+        for (name, input, limit, want, cursor) in cases {
+            let mut page = NewestFirst::new(limit);
+            let mut read = 0;
+            for (t, tx, o) in input.iter().copied() {
+                if !page.offer(t) {
+                    break;
+                }
+                read += 1;
+                page.push(row(t, tx, o));
+            }
+            let got = page.finish();
+            let keys: Vec<String> = got.items.iter().map(key).collect();
+            assert_eq!(keys, want, "{name}");
+            let c = got
+                .next
+                .map(|c| format!("{}/{}/{}", c.block_time, c.tx_id, c.idx_outer));
+            assert_eq!(c.as_deref(), cursor, "{name}");
+            // It stops at the first row of a second it does not need.
+            let needed = input
+                .iter()
+                .enumerate()
+                .position(|(i, r)| i > limit && r.0 != input[i - 1].0)
+                .unwrap_or(input.len());
+            assert_eq!(read, needed, "{name}: rows read");
+        }
+    }
 }
