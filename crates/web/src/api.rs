@@ -147,9 +147,7 @@ pub async fn transactions(
         Format::Json => match d.json.get() {
             Some(bytes) => json_bytes(bytes.clone()),
             None => {
-                let mut buf = Vec::with_capacity(256 + 640 * d.items.len());
-                serde_json::to_writer(&mut buf, &*d)
-                    .map_err(|e| WebError::Render(e.to_string()))?;
+                let buf = crate::json::tx_list(&d).map_err(|e| WebError::Render(e.to_string()))?;
                 json_bytes(d.json.get_or_init(|| buf.into()).clone())
             }
         },

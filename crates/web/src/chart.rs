@@ -54,11 +54,30 @@ pub fn utc(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        secs / 3600,
-        (secs % 3600) / 60
-    )
+    // Written digit by digit: a list page formats one per row.
+    let mut out = String::with_capacity(16);
+    if (0..=9999).contains(&y) {
+        push_digits(&mut out, y, 4);
+    } else {
+        let _ = write!(out, "{y:04}");
+    }
+    out.push('-');
+    push_digits(&mut out, m, 2);
+    out.push('-');
+    push_digits(&mut out, d, 2);
+    out.push(' ');
+    push_digits(&mut out, secs / 3600, 2);
+    out.push(':');
+    push_digits(&mut out, (secs % 3600) / 60, 2);
+    out
+}
+
+/// `v` (0 ≤ v < 10^width) as exactly `width` decimal digits.
+fn push_digits(out: &mut String, v: i64, width: u32) {
+    for i in (0..width).rev() {
+        let digit = (v / 10_i64.pow(i)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 fn frame(out: &mut String, label: &str, max: f64, first: i64, last: i64) {
@@ -177,6 +196,9 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00");
         assert_eq!(utc(1_700_000_000), "2023-11-14 22:13");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc(-1), "1969-12-31 23:59");
+        assert_eq!(utc(253_402_300_799), "9999-12-31 23:59");
+        assert_eq!(utc(253_402_300_800), "10000-01-01 00:00");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod chart;
 mod csv;
 pub mod data;
 pub mod error;
+mod json;
 pub mod metrics;
 mod pages;
 pub mod status;
