@@ -1142,12 +1142,14 @@ impl SqliteStore {
 
 /// The newest `limit` payments (and whether more follow) from rows that come
 /// newest second first but in any order within a second: it takes whole
-/// seconds until it holds more than `limit` rows, then puts them in key order
-/// (newest first: time, chain, tx, outer, inner, all descending).
+/// seconds until it holds `limit` rows, then puts them in key order (newest
+/// first: time, chain, tx, outer, inner, all descending). The first row of a
+/// later second only says that more follow; it is not decoded.
 #[derive(Debug)]
 struct NewestFirst {
     limit: usize,
     rows: Vec<Payment>,
+    more: bool,
 }
 
 impl NewestFirst {
@@ -1155,14 +1157,17 @@ impl NewestFirst {
         NewestFirst {
             limit,
             rows: Vec::with_capacity(limit + 1),
+            more: false,
         }
     }
 
-    /// Whether a row of this time is still wanted; once one is not, no later
-    /// row is (they are no newer).
-    fn offer(&self, block_time: i64) -> bool {
-        self.rows.len() <= self.limit
-            || self.rows.last().is_some_and(|p| p.block_time == block_time)
+    /// Whether a row of this time is wanted; once one is not, no later row
+    /// is (they are no newer), and more rows follow the page.
+    fn offer(&mut self, block_time: i64) -> bool {
+        let wanted = self.rows.len() < self.limit
+            || self.rows.last().is_some_and(|p| p.block_time == block_time);
+        self.more |= !wanted;
+        wanted
     }
 
     fn push(&mut self, p: Payment) {
@@ -1179,8 +1184,9 @@ impl NewestFirst {
                 a.idx_inner,
             ))
         });
-        let next = if self.rows.len() > self.limit {
-            self.rows.truncate(self.limit);
+        let more = self.more || self.rows.len() > self.limit;
+        self.rows.truncate(self.limit);
+        let next = if more {
             self.rows.last().map(TxCursor::after)
         } else {
             None
@@ -1778,7 +1784,7 @@ mod tests {
             let needed = input
                 .iter()
                 .enumerate()
-                .position(|(i, r)| i > limit && r.0 != input[i - 1].0)
+                .position(|(i, r)| i >= limit && (i == 0 || r.0 != input[i - 1].0))
                 .unwrap_or(input.len());
             assert_eq!(read, needed, "{name}: rows read");
         }
