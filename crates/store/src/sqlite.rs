@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use rusqlite::types::Value;
@@ -47,15 +47,7 @@ struct Inner {
     /// committed, stays true; entries of a transaction that did not commit are
     /// never added.
     address_ids: Mutex<HashMap<String, i64>>,
-    /// Names this store among the thread-local read connections.
-    id: u64,
-    /// Held only here: a thread-local connection whose store is gone sees it
-    /// dead and is closed.
-    alive: Arc<()>,
 }
-
-/// Store ids, for the thread-local read connections.
-static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// SQLite virtual-machine steps between two checks of a short read's budget.
 const SHORT_READ_CHECK_EVERY: i32 = 1_000;
@@ -64,10 +56,10 @@ const SHORT_READ_CHECK_EVERY: i32 = 1_000;
 const SHORT_READ_CHECKS: i64 = 200;
 
 /// A read connection owned by one thread, with the budget its progress
-/// handler counts down.
+/// handler counts down. `store` names its store (a live weak reference keeps
+/// the address from being reused) and, once dead, says to close it.
 struct LocalReader {
-    store: u64,
-    alive: Weak<()>,
+    store: Weak<Inner>,
     conn: Connection,
     budget: Arc<AtomicI64>,
 }
@@ -144,8 +136,6 @@ impl SqliteStore {
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
                 address_ids: Mutex::new(HashMap::new()),
-                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
-                alive: Arc::new(()),
             }),
         })
     }
@@ -208,9 +198,8 @@ impl SqliteStore {
         f: impl Fn(&Connection) -> Result<R, StoreError> + Send + Sync + 'static,
     ) -> Result<R, StoreError> {
         match self.try_local(&f) {
-            Some(Err(e)) if is_interrupt(&e) => self.read(move |conn| f(conn)).await,
-            Some(result) => result,
-            None => self.read(move |conn| f(conn)).await,
+            Some(result) if !result.as_ref().is_err_and(is_interrupt) => result,
+            _ => self.read(move |conn| f(conn)).await,
         }
     }
 
@@ -223,8 +212,9 @@ impl SqliteStore {
         LOCAL_READERS
             .try_with(|cell| {
                 let mut readers = cell.try_borrow_mut().ok()?;
-                readers.retain(|r| r.alive.strong_count() > 0);
-                let at = match readers.iter().position(|r| r.store == self.inner.id) {
+                readers.retain(|r| r.store.strong_count() > 0);
+                let here = Arc::as_ptr(&self.inner);
+                let at = match readers.iter().position(|r| r.store.as_ptr() == here) {
                     Some(at) => at,
                     None => {
                         let conn = open_reader(&self.inner.path).ok()?;
@@ -235,8 +225,7 @@ impl SqliteStore {
                             Some(move || b.fetch_sub(1, Ordering::Relaxed) <= 0),
                         );
                         readers.push(LocalReader {
-                            store: self.inner.id,
-                            alive: Arc::downgrade(&self.inner.alive),
+                            store: Arc::downgrade(&self.inner),
                             conn,
                             budget,
                         });
@@ -1036,11 +1025,11 @@ impl SqliteStore {
 
     pub async fn payments_by_tx(&self, tx_id: &str) -> Result<Vec<Payment>, StoreError> {
         let tx_id = tx_id.to_owned();
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tx_id = ?1
+             ORDER BY chain, idx_outer, idx_inner LIMIT 10000"
+        );
         self.read_short(move |conn| {
-            let sql = format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tx_id = ?1
-                 ORDER BY chain, idx_outer, idx_inner LIMIT 10000"
-            );
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params![tx_id])?;
             let mut items = Vec::new();
