@@ -88,6 +88,10 @@ impl PaymentKey {
     }
 }
 
+/// A run of the analysis whose rows are being staged (see [`Store::analysis_begin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalysisRun(u64);
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
@@ -101,6 +105,27 @@ impl Store {
     /// Every current payment, by (chain, tx_id, idx_outer, idx_inner).
     pub async fn analysis_payments(&self) -> Result<Vec<Payment>, StoreError> {
         dispatch!(self, s => s.analysis_payments().await)
+    }
+
+    /// Up to `limit` current payments after `after` (from the first when `None`),
+    /// by (chain, tx_id, idx_outer, idx_inner): the analysis reads the store in
+    /// such pages, so that a run's memory does not grow with the store.
+    pub async fn analysis_payments_page(
+        &self,
+        after: Option<PaymentKey>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        dispatch!(self, s => s.analysis_payments_page(after, limit).await)
+    }
+
+    /// Up to `limit` observed payments after `after`, by key (as
+    /// [`Store::analysis_observed`], a page at a time).
+    pub async fn analysis_observed_page(
+        &self,
+        after: Option<PaymentKey>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        dispatch!(self, s => s.analysis_observed_page(after, limit).await)
     }
 
     /// Every listing snapshot, without its raw JSON (`raw` is empty), by
@@ -129,15 +154,46 @@ impl Store {
         dispatch!(self, s => s.analysis_set_organic(flags).await)
     }
 
-    /// Replace every derived row and address flag by those of a new run.
-    /// Readers see the old run or the new one, never a mix.
+    /// Start a run whose derived rows are written in pages
+    /// ([`Store::analysis_stage`]) and shown together by [`Store::analysis_commit`].
+    pub async fn analysis_begin(&self) -> Result<AnalysisRun, StoreError> {
+        Ok(AnalysisRun(dispatch!(self, s => s.analysis_begin().await)?))
+    }
+
+    /// Add derived rows to a run that is not committed yet; readers do not see
+    /// them until it is.
+    pub async fn analysis_stage(
+        &self,
+        run: AnalysisRun,
+        rows: Vec<MatchRow>,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self, s => s.analysis_stage(run.0, rows).await)
+    }
+
+    /// Replace every derived row and address flag by the run's: its staged rows
+    /// and these flags. Readers see the old run or the new one, never a mix.
+    pub async fn analysis_commit(
+        &self,
+        run: AnalysisRun,
+        flags: Vec<AddressFlag>,
+        run_at: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.analysis_commit(run.0, flags, run_at).await)
+    }
+
+    /// A whole run at once: [`Store::analysis_begin`], one stage, and the commit.
     pub async fn analysis_replace(
         &self,
         rows: Vec<MatchRow>,
         flags: Vec<AddressFlag>,
         run_at: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.analysis_replace(rows, flags, run_at).await)
+        let run = self.analysis_begin().await?;
+        self.analysis_stage(run, rows).await?;
+        self.analysis_commit(run, flags, run_at).await
     }
 
     /// The derived rows of the latest run (of one payTo, if given), by row_key.

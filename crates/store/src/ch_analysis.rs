@@ -189,6 +189,62 @@ impl ClickHouseStore {
         rows.into_iter().map(PaymentRow::into_payment).collect()
     }
 
+    pub async fn analysis_payments_page(
+        &self,
+        after: Option<PaymentKey>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.key_page(
+            &format!("SELECT {PAYMENT_COLUMNS} FROM payments FINAL"),
+            after,
+            limit,
+        )
+        .await
+    }
+
+    pub async fn analysis_observed_page(
+        &self,
+        after: Option<PaymentKey>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.key_page(
+            &format!("SELECT {OBSERVED_COLUMNS}, 0, 1, version FROM analysis_observed FINAL"),
+            after,
+            limit,
+        )
+        .await
+    }
+
+    /// Up to `limit` rows of `select` after `after`, in key order. The key
+    /// comparison is spelled out (no tuple comparison), which every server
+    /// version reads as a range of the sorting key.
+    async fn key_page(
+        &self,
+        select: &str,
+        after: Option<PaymentKey>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let order = "ORDER BY chain, tx_id, idx_outer, idx_inner LIMIT";
+        let q = match &after {
+            None => self.client.query(&format!("{select} {order} {limit}")),
+            Some(k) => self
+                .client
+                .query(&format!(
+                    "{select} WHERE chain > ? OR (chain = ? AND (tx_id > ? OR (tx_id = ? AND \
+                     (idx_outer > ? OR (idx_outer = ? AND idx_inner > ?))))) {order} {limit}"
+                ))
+                .bind(k.chain.as_str())
+                .bind(k.chain.as_str())
+                .bind(k.tx_id.as_str())
+                .bind(k.tx_id.as_str())
+                .bind(k.idx_outer)
+                .bind(k.idx_outer)
+                .bind(k.idx_inner),
+        };
+        let rows: Vec<PaymentRow> = q.fetch_all().await?;
+        rows.into_iter().map(PaymentRow::into_payment).collect()
+    }
+
     pub async fn analysis_listings(&self) -> Result<Vec<ListingSnapshot>, StoreError> {
         let rows: Vec<ListingRow> = self
             .client
@@ -307,23 +363,30 @@ impl ClickHouseStore {
         ))
     }
 
-    pub async fn analysis_replace(
-        &self,
-        rows: Vec<MatchRow>,
-        flags: Vec<AddressFlag>,
-        run_at: i64,
-    ) -> Result<(), StoreError> {
-        let run_id = next_version();
+    pub async fn analysis_begin(&self) -> Result<u64, StoreError> {
+        Ok(next_version())
+    }
+
+    pub async fn analysis_stage(&self, run: u64, rows: Vec<MatchRow>) -> Result<(), StoreError> {
         let version = next_version();
         let rows = rows
             .iter()
-            .map(|m| MatchDbRow::of(m, run_id, version))
+            .map(|m| MatchDbRow::of(m, run, version))
             .collect::<Result<Vec<_>, _>>()?;
-        self.insert_all("analysis_matches", &rows).await?;
+        self.insert_all("analysis_matches", &rows).await
+    }
+
+    pub async fn analysis_commit(
+        &self,
+        run: u64,
+        flags: Vec<AddressFlag>,
+        run_at: i64,
+    ) -> Result<(), StoreError> {
+        let version = next_version();
         let flags: Vec<FlagRow> = flags
             .into_iter()
             .map(|f| FlagRow {
-                run_id,
+                run_id: run,
                 address: f.address,
                 flag: f.flag,
                 detail: f.detail,
@@ -335,7 +398,7 @@ impl ClickHouseStore {
         self.insert_all(
             "analysis_runs",
             &[RunRow {
-                run_id,
+                run_id: run,
                 finished_at: run_at,
                 version,
             }],
@@ -349,7 +412,7 @@ impl ClickHouseStore {
         ] {
             self.client
                 .query(&format!("ALTER TABLE {table} DELETE WHERE run_id < ?"))
-                .bind(run_id)
+                .bind(run)
                 .execute()
                 .await?;
         }

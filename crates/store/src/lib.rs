@@ -33,7 +33,7 @@ mod sqlite_solana;
 mod stats;
 mod url;
 
-pub use analysis::{AddressFlag, MatchRow, PaymentKey};
+pub use analysis::{AddressFlag, AnalysisRun, MatchRow, PaymentKey};
 pub use kyt::*;
 pub use migrate::{MigrationReport, migrations};
 pub use model::*;

@@ -52,6 +52,11 @@ const SQLITE: &[Migration] = &[
         name: "0010_claim_reference",
         sql: include_str!("../../../migrations/sqlite/0010_claim_reference.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_analysis_run_ids",
+        sql: include_str!("../../../migrations/sqlite/0011_analysis_run_ids.sql"),
+    },
 ];
 
 const CLICKHOUSE: &[Migration] = &[

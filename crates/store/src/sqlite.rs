@@ -42,6 +42,8 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
+    /// Connections for reads that walk whole tables (see [`SqliteStore::read_scan`]).
+    scanners: Mutex<Vec<Connection>>,
     /// Committed entries of the `addresses` dictionary. The dictionary is
     /// append-only (an id always names the same address), so an entry, once
     /// committed, stays true; entries of a transaction that did not commit are
@@ -74,14 +76,38 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     c.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Reads go through the memory map; only pages still in the WAL come
+    // through the cache, so a small one suffices.
     c.execute_batch(
-        "PRAGMA cache_size = -65536;
+        "PRAGMA cache_size = -16384;
          PRAGMA mmap_size = 1073741824;
          PRAGMA temp_store = MEMORY;",
     )?;
     c.set_prepared_statement_cache_capacity(64);
     Ok(c)
 }
+
+/// A read connection for walks over whole tables: no memory map and a small
+/// page cache, so that a walk over a large store leaves the process no larger
+/// (through a map, every page it touched would stay in its resident set; and
+/// a walk reads each page once, so a larger cache would hold nothing reused).
+fn open_scanner(path: &Path) -> Result<Connection, StoreError> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    c.execute_batch(
+        "PRAGMA cache_size = -2048;
+         PRAGMA mmap_size = 0;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    c.set_prepared_statement_cache_capacity(16);
+    Ok(c)
+}
+
+/// Scan connections kept open for reuse.
+const SCANNERS: usize = 2;
 
 fn is_interrupt(e: &StoreError) -> bool {
     matches!(
@@ -100,14 +126,18 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(
         // 16 KiB pages for a new file (an existing one keeps its size): fewer,
-        // larger pages for the random index inserts of each commit.
+        // larger pages for the random index inserts of each commit. The writer
+        // reads through its 64 MiB cache, not a memory map: a map keeps every
+        // page a long write touched (an analysis run's flags, say) resident.
+        // All of SQLite's caches together yield pages beyond 128 MiB of heap.
         "PRAGMA page_size = 16384;
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -262144;
-         PRAGMA mmap_size = 1073741824;
+         PRAGMA cache_size = -65536;
+         PRAGMA mmap_size = 0;
+         PRAGMA soft_heap_limit = 134217728;
          PRAGMA wal_autocheckpoint = 16384;",
     )
 }
@@ -135,6 +165,7 @@ impl SqliteStore {
                 path,
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
+                scanners: Mutex::new(Vec::new()),
                 address_ids: Mutex::new(HashMap::new()),
             }),
         })
@@ -180,6 +211,31 @@ impl SqliteStore {
             let result = f(&conn);
             if let Ok(mut pool) = inner.readers.lock()
                 && pool.len() < READERS
+            {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Invalid(format!("SQLite read task failed: {e}")))?
+    }
+
+    /// Run `f`, a page of a walk over a whole table, on a scan connection (no
+    /// memory map, a small cache) in a blocking task.
+    pub(crate) async fn read_scan<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.scanners.lock().ok().and_then(|mut pool| pool.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_scanner(&inner.path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = inner.scanners.lock()
+                && pool.len() < SCANNERS
             {
                 pool.push(conn);
             }

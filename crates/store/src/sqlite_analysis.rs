@@ -1,6 +1,6 @@
 //! The analysis tables on SQLite (see `analysis.rs` for the contract).
 
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use crate::analysis::*;
 use crate::sqlite::{SqliteStore, parse_amount, payment_from_row, to_i64};
@@ -54,6 +54,66 @@ impl SqliteStore {
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push(payment_from_row(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn analysis_payments_page(
+        &self,
+        after: Option<PaymentKey>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.key_page(
+            format!("SELECT {PAYMENT_COLUMNS}, is_final, is_organic FROM payments"),
+            after,
+            limit,
+        )
+        .await
+    }
+
+    pub async fn analysis_observed_page(
+        &self,
+        after: Option<PaymentKey>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.key_page(
+            format!("SELECT {PAYMENT_COLUMNS}, 0, 1 FROM analysis_observed"),
+            after,
+            limit,
+        )
+        .await
+    }
+
+    /// Up to `limit` rows of `select` after `after`, in key order.
+    async fn key_page(
+        &self,
+        select: String,
+        after: Option<PaymentKey>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_scan(move |conn| {
+            let order = "ORDER BY chain, tx_id, idx_outer, idx_inner LIMIT";
+            let mut out = Vec::new();
+            let mut push = |mut rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
+                while let Some(r) = rows.next()? {
+                    out.push(payment_from_row(r)?);
+                }
+                Ok(())
+            };
+            match &after {
+                None => {
+                    let mut stmt = conn.prepare_cached(&format!("{select} {order} ?1"))?;
+                    push(stmt.query(params![limit])?)?;
+                }
+                Some(k) => {
+                    let mut stmt = conn.prepare_cached(&format!(
+                        "{select} WHERE (chain, tx_id, idx_outer, idx_inner) > (?1, ?2, ?3, ?4) {order} ?5"
+                    ))?;
+                    push(stmt.query(params![k.chain, k.tx_id, k.idx_outer, k.idx_inner, limit])?)?;
+                }
             }
             Ok(out)
         })
@@ -153,21 +213,20 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn analysis_replace(
-        &self,
-        rows: Vec<MatchRow>,
-        flags: Vec<AddressFlag>,
-        run_at: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn analysis_begin(&self) -> Result<u64, StoreError> {
+        Ok(crate::ch::next_version())
+    }
+
+    pub async fn analysis_stage(&self, run: u64, rows: Vec<MatchRow>) -> Result<(), StoreError> {
         self.write(move |conn| {
-            conn.execute("DELETE FROM analysis_matches", [])?;
-            conn.execute("DELETE FROM analysis_address_flags", [])?;
+            let run = to_i64(run, "run_id")?;
             let mut stmt = conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO analysis_matches ({MATCH_COLUMNS}) VALUES
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+                "INSERT OR REPLACE INTO analysis_matches (run_id, {MATCH_COLUMNS}) VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
             ))?;
             for m in &rows {
                 stmt.execute(params![
+                    run,
                     m.row_key,
                     m.claim_source,
                     m.claim_id,
@@ -195,6 +254,20 @@ impl SqliteStore {
                     m.run_at
                 ])?;
             }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn analysis_commit(
+        &self,
+        run: u64,
+        flags: Vec<AddressFlag>,
+        run_at: i64,
+    ) -> Result<(), StoreError> {
+        let run = to_i64(run, "run_id")?;
+        self.write(move |conn| {
+            conn.execute("DELETE FROM analysis_address_flags", [])?;
             let mut stmt = conn.prepare_cached(
                 "INSERT OR REPLACE INTO analysis_address_flags (address, flag, detail, run_at) VALUES (?1, ?2, ?3, ?4)",
             )?;
@@ -202,9 +275,54 @@ impl SqliteStore {
                 stmt.execute(params![f.address, f.flag, f.detail, f.run_at])?;
             }
             conn.execute(
-                "INSERT OR REPLACE INTO analysis_runs (id, finished_at) VALUES (1, ?1)",
-                params![run_at],
+                "INSERT OR REPLACE INTO analysis_runs (id, finished_at, run_id) VALUES (1, ?1, ?2)",
+                params![run_at, run],
             )?;
+            Ok(())
+        })
+        .await?;
+        // Earlier runs' rows (and those of a run that never committed) are no
+        // longer read: delete them a key range at a time, so that no one
+        // transaction holds the writer long.
+        loop {
+            let deleted = self
+                .write(move |conn| {
+                    let old: Option<i64> = conn
+                        .prepare_cached(
+                            "SELECT run_id FROM analysis_matches WHERE run_id < ?1 ORDER BY run_id LIMIT 1",
+                        )?
+                        .query_row(params![run], |r| r.get(0))
+                        .optional()?;
+                    let Some(old) = old else {
+                        return Ok(0);
+                    };
+                    let last: Option<String> = conn
+                        .prepare_cached(
+                            "SELECT row_key FROM analysis_matches WHERE run_id = ?1
+                             ORDER BY row_key LIMIT 1 OFFSET 19999",
+                        )?
+                        .query_row(params![old], |r| r.get(0))
+                        .optional()?;
+                    Ok(match last {
+                        Some(last) => conn.execute(
+                            "DELETE FROM analysis_matches WHERE run_id = ?1 AND row_key <= ?2",
+                            params![old, last],
+                        )?,
+                        None => conn.execute(
+                            "DELETE FROM analysis_matches WHERE run_id = ?1",
+                            params![old],
+                        )?,
+                    })
+                })
+                .await?;
+            if deleted == 0 {
+                break;
+            }
+        }
+        // A run wrote hundreds of MiB through the writer's cache; give back
+        // what it holds now rather than keep it until the next long write.
+        self.write(|conn| {
+            conn.execute_batch("PRAGMA shrink_memory")?;
             Ok(())
         })
         .await
@@ -217,11 +335,14 @@ impl SqliteStore {
         let pay_to = pay_to.map(str::to_owned);
         self.read(move |conn| {
             let mut out = Vec::new();
+            let run = "(SELECT run_id FROM analysis_runs WHERE id = 1)";
             let sql = match &pay_to {
                 Some(_) => format!(
-                    "SELECT {MATCH_COLUMNS} FROM analysis_matches WHERE pay_to = ?1 ORDER BY row_key"
+                    "SELECT {MATCH_COLUMNS} FROM analysis_matches WHERE run_id = {run} AND pay_to = ?1 ORDER BY row_key"
                 ),
-                None => format!("SELECT {MATCH_COLUMNS} FROM analysis_matches ORDER BY row_key"),
+                None => format!(
+                    "SELECT {MATCH_COLUMNS} FROM analysis_matches WHERE run_id = {run} ORDER BY row_key"
+                ),
             };
             let mut stmt = conn.prepare(&sql)?;
             let mut rows = match &pay_to {

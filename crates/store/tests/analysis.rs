@@ -160,6 +160,88 @@ async fn scenario(store: &Store) {
         store.analysis_address_flags().await.unwrap(),
         vec![flag("0xb1", "circular_flow"), flag("0xs1", "self_payment")]
     );
+
+    // A run staged in pages: nothing shows until it commits, then exactly its rows.
+    let run = store.analysis_begin().await.unwrap();
+    let third: Vec<MatchRow> = (0..7)
+        .map(|i| row(&format!("r{i}"), "0xs2", "transfer_without_claim", big))
+        .collect();
+    for page in third.chunks(3) {
+        store.analysis_stage(run, page.to_vec()).await.unwrap();
+        assert_eq!(store.analysis_matches(None).await.unwrap(), second);
+    }
+    assert_eq!(store.analysis_last_run().await.unwrap(), Some(200));
+    store
+        .analysis_commit(run, vec![flag("0xs2", "inorganic_seller")], 300)
+        .await
+        .unwrap();
+    assert_eq!(store.analysis_last_run().await.unwrap(), Some(300));
+    assert_eq!(store.analysis_matches(None).await.unwrap(), third);
+    assert!(
+        store
+            .analysis_matches(Some("0xs1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.analysis_address_flags().await.unwrap(),
+        vec![flag("0xs2", "inorganic_seller")]
+    );
+}
+
+/// Pages of payments and of the ledger, in key order, meet end to end at every
+/// page size: the keys share prefixes (one transaction with several log
+/// indexes, two chains), so each part of the key decides some boundary.
+async fn pages(store: &Store) {
+    let mut p = Vec::new();
+    for (chain, tx, outer, inner) in [
+        ("eip155:8453", 1, 1, 0),
+        ("eip155:8453", 1, 2, 0),
+        ("eip155:8453", 1, 10, 0),
+        ("eip155:8453", 2, 0, 0),
+        ("eip155:84532", 1, 0, 0),
+        ("solana:x", 3, 0, 0),
+        ("solana:x", 3, 0, 1),
+        ("solana:x", 3, 0, 12),
+        ("solana:x", 3, 1, 0),
+    ] {
+        let mut x = payment(tx, "0xs1", Amount::from_u64(tx));
+        x.chain = chain.into();
+        x.idx_outer = outer;
+        x.idx_inner = inner;
+        p.push(x);
+    }
+    store
+        .commit_payments(p.clone(), vec![], None)
+        .await
+        .unwrap();
+    store.analysis_observe(p.clone()).await.unwrap();
+    let all = store.analysis_payments().await.unwrap();
+    assert_eq!(all.len(), p.len());
+    let observed = store.analysis_observed().await.unwrap();
+    for limit in [1, 2, 3, 4, 9, 10] {
+        for (name, want) in [("payments", &all), ("observed", &observed)] {
+            let mut got = Vec::new();
+            let mut after: Option<PaymentKey> = None;
+            loop {
+                let page = if name == "payments" {
+                    store.analysis_payments_page(after.clone(), limit).await
+                } else {
+                    store.analysis_observed_page(after.clone(), limit).await
+                }
+                .unwrap();
+                assert!(page.len() <= limit);
+                let short = page.len() < limit;
+                after = page.last().map(PaymentKey::of);
+                got.extend(page);
+                if short {
+                    break;
+                }
+            }
+            assert_eq!(&got, want, "{name}, pages of {limit}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,4 +259,20 @@ async fn analysis_tables_on_clickhouse() {
     let url = StoreUrl::parse(&db.store_url()).unwrap();
     migrate(&url).await.unwrap();
     scenario(&open(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysis_pages_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = StoreUrl::Sqlite(dir.path().join("x402scope.db"));
+    migrate(&url).await.unwrap();
+    pages(&open(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysis_pages_on_clickhouse() {
+    let db = x402scope_testkit::clickhouse::fresh_database("analysis_pages").unwrap();
+    let url = StoreUrl::parse(&db.store_url()).unwrap();
+    migrate(&url).await.unwrap();
+    pages(&open(&url).await.unwrap()).await;
 }
