@@ -223,12 +223,7 @@ impl<'a> Index<'a> {
                 ix.by_auth.entry(auth_key(p)).or_default().push(i);
             }
             ix.by_shape
-                .entry((
-                    p.chain.clone(),
-                    norm(&p.chain, &p.asset),
-                    norm(&p.chain, &p.pay_to),
-                    p.amount.to_string(),
-                ))
+                .entry(shape_key(&p.chain, &p.asset, &p.pay_to, &p.amount))
                 .or_default()
                 .push(i);
         }
@@ -301,6 +296,100 @@ impl<'a> Index<'a> {
         } else {
             (Rule::EvmNonce, Self::get(&self.by_auth, &auth_key(removed)))
         }
+    }
+}
+
+fn shape_key(
+    network: &str,
+    asset: &str,
+    pay_to: &str,
+    amount: &x402scope_core::Amount,
+) -> (String, String, String, String) {
+    (
+        network.to_owned(),
+        norm(network, asset),
+        norm(network, pay_to),
+        amount.to_string(),
+    )
+}
+
+/// The keys by which some claim, or some payment a reorg removed, can reach a
+/// current payment: its transaction (R1), authorization (R2) or memo (R3), and
+/// its shape (R4). A payment with none of them can only be
+/// `transfer_without_claim`, whatever else the store holds; so a run hands
+/// [`correlate`] the payments this wants and writes every other one as
+/// unclaimed itself, without holding them all.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    tx: HashSet<String>,
+    auth: HashSet<(String, String, String, String)>,
+    memo: HashSet<(String, String, String)>,
+    shape: HashSet<(String, String, String, String)>,
+}
+
+impl Wanted {
+    pub fn new(claims: &[Claim], removed: &[Payment]) -> Self {
+        let mut w = Wanted::default();
+        for c in claims {
+            if !c.tx_id.is_empty() {
+                w.tx.insert(norm(&c.network, &c.tx_id));
+            }
+            if !c.reference.is_empty() {
+                if is_solana(&c.network) {
+                    w.memo
+                        .insert((c.network.clone(), c.reference.clone(), c.pay_to.clone()));
+                } else {
+                    w.auth.insert((
+                        c.network.clone(),
+                        norm(&c.network, &c.asset),
+                        norm(&c.network, &c.payer),
+                        c.reference.to_ascii_lowercase(),
+                    ));
+                }
+            }
+            w.shape
+                .insert(shape_key(&c.network, &c.asset, &c.pay_to, &c.amount));
+        }
+        for r in removed {
+            w.tx.insert(norm(&r.chain, &r.tx_id));
+            if !r.nonce.is_empty() {
+                if is_solana(&r.chain) {
+                    w.memo.insert(memo_key(r));
+                } else {
+                    w.auth.insert(auth_key(r));
+                }
+            }
+        }
+        w
+    }
+
+    /// Nothing can reach any payment: every payment is unclaimed.
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty() && self.auth.is_empty() && self.memo.is_empty() && self.shape.is_empty()
+    }
+
+    /// Some claim or removed payment can reach `p` by one of [`correlate`]'s lookups.
+    pub fn wants(&self, p: &Payment) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        if self.tx.contains(&norm(&p.chain, &p.tx_id)) {
+            return true;
+        }
+        if !p.nonce.is_empty() {
+            let hit = if is_solana(&p.chain) {
+                !self.memo.is_empty() && self.memo.contains(&memo_key(p))
+            } else {
+                !self.auth.is_empty() && self.auth.contains(&auth_key(p))
+            };
+            if hit {
+                return true;
+            }
+        }
+        !self.shape.is_empty()
+            && self
+                .shape
+                .contains(&shape_key(&p.chain, &p.asset, &p.pay_to, &p.amount))
     }
 }
 
@@ -402,12 +491,7 @@ pub fn correlate(facts: Facts<'_>, config: &CorrelateConfig) -> Vec<Correlation>
         if !matches!(found[ci], Found::None) || !c.success {
             continue;
         }
-        let shape = (
-            c.network.clone(),
-            norm(&c.network, &c.asset),
-            norm(&c.network, &c.pay_to),
-            c.amount.to_string(),
-        );
+        let shape = shape_key(&c.network, &c.asset, &c.pay_to, &c.amount);
         let hits: Vec<usize> = Index::get(&current.by_shape, &shape)
             .into_iter()
             .filter(|i| !taken.contains(i))

@@ -132,6 +132,70 @@ struct Case {
     want_unclaimed: Vec<(Status, &'static str)>,
 }
 
+/// A row with its payment named by the input it came from: (claim, payment,
+/// status, rule, detail), sorted.
+type Flat = Vec<(
+    Option<usize>,
+    Option<PaymentRef>,
+    Status,
+    Option<Rule>,
+    String,
+)>;
+
+fn flat(rows: &[Correlation], current: &[usize]) -> Flat {
+    let mut out: Flat = rows
+        .iter()
+        .map(|r| {
+            let p = r.payment.map(|p| match p {
+                PaymentRef::Current(i) => PaymentRef::Current(current[i]),
+                removed => removed,
+            });
+            (r.claim, p, r.status, r.rule, r.detail.clone())
+        })
+        .collect();
+    out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    out
+}
+
+/// Correlating only the payments [`Wanted`] names, and calling every other one
+/// unclaimed, gives the same rows as correlating them all.
+fn assert_wanted_subset_agrees(case: &Case, all: &[Correlation]) {
+    let wanted = Wanted::new(&case.claims, &case.removed);
+    let picked: Vec<usize> = (0..case.payments.len())
+        .filter(|&i| wanted.wants(&case.payments[i]))
+        .collect();
+    let subset: Vec<Payment> = picked.iter().map(|&i| case.payments[i].clone()).collect();
+    let rows = correlate(
+        Facts {
+            claims: &case.claims,
+            payments: &subset,
+            removed: &case.removed,
+            now: NOW,
+        },
+        &CorrelateConfig::default(),
+    );
+    let identity: Vec<usize> = (0..case.payments.len()).collect();
+    let mut got = flat(&rows, &picked);
+    for i in (0..case.payments.len()).filter(|i| !picked.contains(i)) {
+        got.push((
+            None,
+            Some(PaymentRef::Current(i)),
+            Status::TransferWithoutClaim,
+            None,
+            String::new(),
+        ));
+    }
+    got.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(
+        got,
+        flat(all, &identity),
+        "{}: the wanted subset ({} of {} payments) disagrees",
+        case.name,
+        picked.len(),
+        case.payments.len()
+    );
+}
+
 fn run_case(case: &Case) {
     let rows = correlate(
         Facts {
@@ -142,6 +206,7 @@ fn run_case(case: &Case) {
         },
         &CorrelateConfig::default(),
     );
+    assert_wanted_subset_agrees(case, &rows);
     let mut got_claims: Vec<(usize, Want)> = Vec::new();
     let mut got_unclaimed = Vec::new();
     for r in &rows {
@@ -579,4 +644,75 @@ fn status_names_round_trip() {
         assert_eq!(Status::parse(s.as_str()), Some(s));
     }
     assert_eq!(Status::parse("nope"), None);
+}
+
+#[test]
+fn wanted_names_only_what_a_claim_or_a_removed_payment_can_reach() {
+    let claims = vec![
+        claim("c1", BASE, "0xT1", "0xb1", "0xs1", 1000, NOW),
+        with_ref(claim("c2", BASE, "", "0xb2", "0xs2", 2000, NOW), "0xN2"),
+        with_ref(
+            claim("c3", SOL, "", "Buyer3", "Seller3", 3000, NOW),
+            "memo3",
+        ),
+    ];
+    let removed = vec![evm("0xgone", 0, "0xb4", "0xs4", 4000, "0xn4", NOW)];
+    let w = Wanted::new(&claims, &removed);
+    let cases: &[(&str, Payment, bool)] = &[
+        (
+            "R1, any case",
+            evm("0xt1", 0, "0xzz", "0xzz", 1, "", NOW),
+            true,
+        ),
+        (
+            "R2 nonce",
+            evm("0xother", 0, "0xB2", "0xq", 1, "0xn2", NOW),
+            true,
+        ),
+        (
+            "R2 needs the payer",
+            evm("0xother", 0, "0xb9", "0xq", 1, "0xn2", NOW),
+            false,
+        ),
+        (
+            "R3 memo",
+            sol("Sig", 0, 0, "X", "Seller3", 1, "memo3", NOW),
+            true,
+        ),
+        (
+            "R3 needs the payTo",
+            sol("Sig", 0, 0, "X", "Other", 1, "memo3", NOW),
+            false,
+        ),
+        (
+            "R4 shape",
+            evm("0xother", 0, "0xq", "0xS1", 1000, "", NOW + 9999),
+            true,
+        ),
+        (
+            "R4 needs the amount",
+            evm("0xother", 0, "0xq", "0xs1", 999, "", NOW),
+            false,
+        ),
+        (
+            "removed tx",
+            evm("0xGONE", 1, "0xq", "0xq", 1, "", NOW),
+            true,
+        ),
+        (
+            "removed authorization",
+            evm("0xnew", 0, "0xb4", "0xq", 1, "0xN4", NOW),
+            true,
+        ),
+        (
+            "unrelated",
+            evm("0xnone", 0, "0xb1", "0xs1", 7, "0xn1", NOW),
+            false,
+        ),
+    ];
+    for (name, p, want) in cases {
+        assert_eq!(w.wants(p), *want, "{name}");
+    }
+    assert!(Wanted::new(&[], &[]).is_empty());
+    assert!(!Wanted::new(&[], &[]).wants(&cases[0].1));
 }
