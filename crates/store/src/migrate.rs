@@ -100,6 +100,11 @@ const CLICKHOUSE: &[Migration] = &[
         name: "0010_claim_reference",
         sql: include_str!("../../../migrations/clickhouse/0010_claim_reference.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_analysis_run_ids",
+        sql: include_str!("../../../migrations/clickhouse/0011_analysis_run_ids.sql"),
+    },
 ];
 
 /// The migrations of a backend (`sqlite` or `clickhouse`), in order.

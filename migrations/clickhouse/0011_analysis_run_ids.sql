@@ -1,0 +1,4 @@
+-- Analysis runs write their derived rows in pages. On ClickHouse the rows of
+-- analysis_matches have carried their run's id since 0007, and a run is shown
+-- once its row in analysis_runs lands, so nothing changes here; the number is
+-- kept so that both backends have the same migrations.
