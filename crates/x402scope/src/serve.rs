@@ -336,7 +336,9 @@ fn service_parts(
             move |_| {
                 let (config, store) = (config2.clone(), store2.clone());
                 async move {
-                    crate::analyze::run_once(&config, &store).await?;
+                    let run = crate::analyze::run_once(&config, &store).await;
+                    crate::release_free_heap();
+                    run?;
                     Ok(Duration::from_secs(config.analysis.interval_secs.max(1)))
                 }
             },
