@@ -235,6 +235,11 @@ impl OrganicBuilder {
         });
     }
 
+    /// Make room for `n` more payments.
+    pub fn reserve(&mut self, n: usize) {
+        self.recs.reserve(n);
+    }
+
     /// How many payments were pushed.
     pub fn len(&self) -> usize {
         self.recs.len()

@@ -47,10 +47,10 @@ pub struct RunReport {
 }
 
 /// Payments read from the store at a time, and derived rows written at a time.
-const PAGE: usize = 5_000;
+const PAGE: usize = 2_000;
 /// Organic-flag changes written at a time: ClickHouse writes them as
 /// mutations that each rewrite parts, so fewer, larger batches.
-const FLAG_BATCH: usize = 50_000;
+const FLAG_BATCH: usize = 20_000;
 
 #[derive(Clone, Copy)]
 enum Table {
@@ -66,6 +66,8 @@ struct Pages<'a> {
     after: Option<PaymentKey>,
     buf: std::vec::IntoIter<Payment>,
     done: bool,
+    /// Payments handed out so far.
+    read: usize,
 }
 
 impl<'a> Pages<'a> {
@@ -77,6 +79,7 @@ impl<'a> Pages<'a> {
             after: None,
             buf: Vec::new().into_iter(),
             done: false,
+            read: 0,
         }
     }
 
@@ -98,6 +101,7 @@ impl<'a> Pages<'a> {
     async fn next(&mut self) -> Result<Option<Payment>, AnalysisError> {
         loop {
             if let Some(p) = self.buf.next() {
+                self.read += 1;
                 return Ok(Some(p));
             }
             let page = self.page().await?;
@@ -123,7 +127,8 @@ fn key_order(a: &Payment, b: &Payment) -> Ordering {
 /// it holds that the store no longer does (a reorg removed it). Both tables are
 /// walked side by side in key order, a page at a time. A payment recorded here
 /// is always behind the ledger's read position, so it is never read back.
-async fn ledger(store: &Store, limit: usize) -> Result<Vec<Payment>, AnalysisError> {
+/// Also says how many current payments it saw.
+async fn ledger(store: &Store, limit: usize) -> Result<(Vec<Payment>, usize), AnalysisError> {
     let mut current = Pages::new(store, Table::Payments, limit);
     let mut observed = Pages::new(store, Table::Observed, limit);
     let mut removed = Vec::new();
@@ -168,7 +173,7 @@ async fn ledger(store: &Store, limit: usize) -> Result<Vec<Payment>, AnalysisErr
     if !fresh.is_empty() {
         store.analysis_observe(fresh).await?;
     }
-    Ok(removed)
+    Ok((removed, current.read))
 }
 
 /// The derived row of a correlation, or `None` for one with neither claim
@@ -317,7 +322,7 @@ async fn run_paged(
     limit: usize,
 ) -> Result<RunReport, AnalysisError> {
     let limit = limit.max(1);
-    let removed = ledger(store, limit).await?;
+    let (removed, seen) = ledger(store, limit).await?;
 
     let claims = store.claims().await?;
     let listings = Listings::new(store.analysis_listings().await?);
@@ -330,6 +335,9 @@ async fn run_paged(
     let wanted = Wanted::new(&claims, &removed);
 
     let mut filter = OrganicBuilder::new(&facilitator_addresses, &config.organic);
+    // Room for what the ledger saw and a few more, so that the records are not
+    // moved (and briefly held twice) as they grow.
+    filter.reserve(seen + seen / 64);
     let mut reachable: Vec<Payment> = Vec::new();
     let mut pages = Pages::new(store, Table::Payments, limit);
     loop {

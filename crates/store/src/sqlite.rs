@@ -122,8 +122,12 @@ const READERS: usize = 8;
 /// Dictionary entries kept in memory at most (about 100 bytes each).
 const ADDRESS_CACHE: usize = 500_000;
 
+/// The writer's page cache (64 MiB).
+pub(crate) const WRITER_CACHE: &str = "PRAGMA cache_size = -65536";
+
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(WRITER_CACHE)?;
     conn.execute_batch(
         // 16 KiB pages for a new file (an existing one keeps its size): fewer,
         // larger pages for the random index inserts of each commit. The writer
@@ -135,7 +139,6 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;
          PRAGMA mmap_size = 0;
          PRAGMA soft_heap_limit = 134217728;
          PRAGMA wal_autocheckpoint = 16384;",

@@ -43,6 +43,20 @@ fn match_of(r: &Row<'_>) -> Result<MatchRow, StoreError> {
     })
 }
 
+/// Run an analysis write with a small page cache: such a write touches pages
+/// all over tables of a million rows once each, so the writer's full cache
+/// would only fill with pages no later write reuses. The cache is put back
+/// after, for the next job's payment inserts.
+fn analysis_write<R>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("PRAGMA cache_size = -8192")?;
+    let out = f(conn);
+    conn.execute_batch(crate::sqlite::WRITER_CACHE)?;
+    out
+}
+
 impl SqliteStore {
     pub async fn analysis_payments(&self) -> Result<Vec<Payment>, StoreError> {
         self.read(|conn| {
@@ -150,30 +164,32 @@ impl SqliteStore {
 
     pub async fn analysis_observe(&self, payments: Vec<Payment>) -> Result<(), StoreError> {
         self.write(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO analysis_observed ({PAYMENT_COLUMNS})
+            analysis_write(conn, |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO analysis_observed ({PAYMENT_COLUMNS})
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-            ))?;
-            for p in &payments {
-                stmt.execute(params![
-                    p.chain,
-                    p.tx_id,
-                    p.idx_outer,
-                    p.idx_inner,
-                    to_i64(p.block_number, "block_number")?,
-                    p.block_hash,
-                    p.block_time,
-                    p.asset,
-                    p.payer,
-                    p.pay_to,
-                    p.amount.to_string(),
-                    p.nonce,
-                    p.facilitator,
-                    p.tx_from,
-                    p.method
-                ])?;
-            }
-            Ok(())
+                ))?;
+                for p in &payments {
+                    stmt.execute(params![
+                        p.chain,
+                        p.tx_id,
+                        p.idx_outer,
+                        p.idx_inner,
+                        to_i64(p.block_number, "block_number")?,
+                        p.block_hash,
+                        p.block_time,
+                        p.asset,
+                        p.payer,
+                        p.pay_to,
+                        p.amount.to_string(),
+                        p.nonce,
+                        p.facilitator,
+                        p.tx_from,
+                        p.method
+                    ])?;
+                }
+                Ok(())
+            })
         })
         .await
     }
@@ -199,16 +215,19 @@ impl SqliteStore {
         flags: Vec<(PaymentKey, bool)>,
     ) -> Result<u64, StoreError> {
         self.write(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "UPDATE payments SET is_organic = ?1
+            analysis_write(conn, |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE payments SET is_organic = ?1
                  WHERE chain = ?2 AND tx_id = ?3 AND idx_outer = ?4 AND idx_inner = ?5",
-            )?;
-            let mut n = 0u64;
-            for (k, organic) in &flags {
-                n += stmt.execute(params![organic, k.chain, k.tx_id, k.idx_outer, k.idx_inner])?
-                    as u64;
-            }
-            Ok(n)
+                )?;
+                let mut n = 0u64;
+                for (k, organic) in &flags {
+                    n +=
+                        stmt.execute(params![organic, k.chain, k.tx_id, k.idx_outer, k.idx_inner])?
+                            as u64;
+                }
+                Ok(n)
+            })
         })
         .await
     }
@@ -218,7 +237,7 @@ impl SqliteStore {
     }
 
     pub async fn analysis_stage(&self, run: u64, rows: Vec<MatchRow>) -> Result<(), StoreError> {
-        self.write(move |conn| {
+        self.write(move |conn| analysis_write(conn, |conn| {
             let run = to_i64(run, "run_id")?;
             let mut stmt = conn.prepare_cached(&format!(
                 "INSERT OR REPLACE INTO analysis_matches (run_id, {MATCH_COLUMNS}) VALUES
@@ -255,7 +274,7 @@ impl SqliteStore {
                 ])?;
             }
             Ok(())
-        })
+        }))
         .await
     }
 
@@ -286,7 +305,7 @@ impl SqliteStore {
         // transaction holds the writer long.
         loop {
             let deleted = self
-                .write(move |conn| {
+                .write(move |conn| analysis_write(conn, |conn| {
                     let old: Option<i64> = conn
                         .prepare_cached(
                             "SELECT run_id FROM analysis_matches WHERE run_id < ?1 ORDER BY run_id LIMIT 1",
@@ -313,7 +332,7 @@ impl SqliteStore {
                             params![old],
                         )?,
                     })
-                })
+                }))
                 .await?;
             if deleted == 0 {
                 break;
