@@ -156,8 +156,10 @@ impl Store {
 
     /// Start a run whose derived rows are written in pages
     /// ([`Store::analysis_stage`]) and shown together by [`Store::analysis_commit`].
+    /// The run's id orders runs by their start (both backends show the newest
+    /// committed run, and delete older runs' rows at a commit).
     pub async fn analysis_begin(&self) -> Result<AnalysisRun, StoreError> {
-        Ok(AnalysisRun(dispatch!(self, s => s.analysis_begin().await)?))
+        Ok(AnalysisRun(crate::ch::next_version()))
     }
 
     /// Add derived rows to a run that is not committed yet; readers do not see

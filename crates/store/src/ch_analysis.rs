@@ -363,10 +363,6 @@ impl ClickHouseStore {
         ))
     }
 
-    pub async fn analysis_begin(&self) -> Result<u64, StoreError> {
-        Ok(next_version())
-    }
-
     pub async fn analysis_stage(&self, run: u64, rows: Vec<MatchRow>) -> Result<(), StoreError> {
         let version = next_version();
         let rows = rows

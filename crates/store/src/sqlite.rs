@@ -70,21 +70,27 @@ thread_local! {
     static LOCAL_READERS: RefCell<Vec<LocalReader>> = const { RefCell::new(Vec::new()) };
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+fn open_read_only(path: &Path, pragmas: &str, statements: usize) -> Result<Connection, StoreError> {
     let c = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     c.busy_timeout(std::time::Duration::from_secs(10))?;
+    c.execute_batch(pragmas)?;
+    c.set_prepared_statement_cache_capacity(statements);
+    Ok(c)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     // Reads go through the memory map; only pages still in the WAL come
     // through the cache, so a small one suffices.
-    c.execute_batch(
+    open_read_only(
+        path,
         "PRAGMA cache_size = -16384;
          PRAGMA mmap_size = 1073741824;
          PRAGMA temp_store = MEMORY;",
-    )?;
-    c.set_prepared_statement_cache_capacity(64);
-    Ok(c)
+        64,
+    )
 }
 
 /// A read connection for walks over whole tables: no memory map and a small
@@ -92,18 +98,13 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 /// (through a map, every page it touched would stay in its resident set; and
 /// a walk reads each page once, so a larger cache would hold nothing reused).
 fn open_scanner(path: &Path) -> Result<Connection, StoreError> {
-    let c = Connection::open_with_flags(
+    open_read_only(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    c.busy_timeout(std::time::Duration::from_secs(10))?;
-    c.execute_batch(
         "PRAGMA cache_size = -2048;
          PRAGMA mmap_size = 0;
          PRAGMA temp_store = MEMORY;",
-    )?;
-    c.set_prepared_statement_cache_capacity(16);
-    Ok(c)
+        16,
+    )
 }
 
 /// Scan connections kept open for reuse.
@@ -204,23 +205,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().ok().and_then(|mut pool| pool.pop());
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_reader(&inner.path)?,
-            };
-            let result = f(&conn);
-            if let Ok(mut pool) = inner.readers.lock()
-                && pool.len() < READERS
-            {
-                pool.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Invalid(format!("SQLite read task failed: {e}")))?
+        self.pooled(|i| &i.readers, READERS, open_reader, f).await
     }
 
     /// Run `f`, a page of a walk over a whole table, on a scan connection (no
@@ -229,18 +214,31 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.pooled(|i| &i.scanners, SCANNERS, open_scanner, f)
+            .await
+    }
+
+    /// Run `f` in a blocking task on a connection from `pool` (opened by
+    /// `open` when the pool is empty; kept after, up to `keep`).
+    async fn pooled<R: Send + 'static>(
+        &self,
+        pool: fn(&Inner) -> &Mutex<Vec<Connection>>,
+        keep: usize,
+        open: fn(&Path) -> Result<Connection, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = inner.scanners.lock().ok().and_then(|mut pool| pool.pop());
+            let pooled = pool(&inner).lock().ok().and_then(|mut p| p.pop());
             let conn = match pooled {
                 Some(c) => c,
-                None => open_scanner(&inner.path)?,
+                None => open(&inner.path)?,
             };
             let result = f(&conn);
-            if let Ok(mut pool) = inner.scanners.lock()
-                && pool.len() < SCANNERS
+            if let Ok(mut p) = pool(&inner).lock()
+                && p.len() < keep
             {
-                pool.push(conn);
+                p.push(conn);
             }
             result
         })

@@ -249,10 +249,6 @@ impl SqliteStore {
         Ok(n)
     }
 
-    pub async fn analysis_begin(&self) -> Result<u64, StoreError> {
-        Ok(crate::ch::next_version())
-    }
-
     pub async fn analysis_stage(&self, run: u64, rows: Vec<MatchRow>) -> Result<(), StoreError> {
         self.write(move |conn| analysis_write(conn, |conn| {
             let run = to_i64(run, "run_id")?;
