@@ -240,15 +240,6 @@ impl OrganicBuilder {
         self.recs.reserve(n);
     }
 
-    /// How many payments were pushed.
-    pub fn len(&self) -> usize {
-        self.recs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.recs.is_empty()
-    }
-
     /// Decide the flags: per address, and the rules [`OrganicModel::flags`]
     /// applies to any payment.
     pub fn finish(self) -> OrganicModel {
