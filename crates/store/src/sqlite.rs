@@ -2,8 +2,10 @@
 //!
 //! One writer thread owns the write connection. Writes are jobs sent to it over
 //! a bounded channel; it runs the jobs that are waiting as one transaction (each
-//! in its own savepoint, so one failing job does not fail the others) and
-//! answers each job only after COMMIT, so an `Ok` means durable. Reads run on a
+//! in its own savepoint, so one failing job does not fail the others; a job
+//! alone in its transaction needs none) and answers each job only after
+//! COMMIT, so an `Ok` means durable. A large job can ask to run alone (see
+//! [`SqliteStore::write_alone`]). Reads run on a
 //! small pool of connections in blocking tasks; short reads (a page of a list)
 //! first try the calling thread's own connection under a work budget, and go to
 //! the pool only when they exceed it (see [`SqliteStore::read_short`]).
@@ -24,7 +26,22 @@ use crate::migrate::{MigrationReport, migrations};
 use crate::model::*;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+/// A write job: run on the writer's connection, told whether other jobs
+/// share its transaction (then it runs in a savepoint). It says whether it
+/// succeeded, and gives what to do once the transaction ends.
+struct Job {
+    alone: bool,
+    run: Box<dyn FnOnce(&Connection, bool) -> (bool, Completion) + Send>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("alone", &self.alone)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Jobs that wait for the writer; senders wait when it is full.
 const WRITER_QUEUE: usize = 256;
@@ -180,18 +197,28 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
-        let job: Job = Box::new(move |conn: &Connection| {
-            let result = run_in_savepoint(conn, f);
-            Box::new(move |commit: Result<(), String>| {
-                let out = match (result, commit) {
-                    (Ok(r), Ok(())) => Ok(r),
-                    (Err(e), _) => Err(e),
-                    (Ok(_), Err(m)) => Err(StoreError::Invalid(format!("commit failed: {m}"))),
-                };
-                let _ = tx.send(out);
-            })
-        });
+        self.submit(false, f).await
+    }
+
+    /// [`Self::write`], in a transaction of its own. A job that shares its
+    /// transaction runs in a savepoint, and SQLite keeps the first image of
+    /// every page the job changes in memory until the savepoint ends: for a
+    /// job that touches thousands of scattered pages (the analysis rewrites
+    /// its tables), tens of MiB. Alone, it needs no savepoint, and its dirty
+    /// pages beyond the cache go to the WAL.
+    pub(crate) async fn write_alone<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.submit(true, f).await
+    }
+
+    async fn submit<R: Send + 'static>(
+        &self,
+        alone: bool,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (job, rx) = job(alone, f);
         self.inner
             .writer
             .send(job)
@@ -1573,34 +1600,95 @@ fn run_in_savepoint<R>(
     }
 }
 
+/// A job that runs `f`, and the channel its answer comes back on.
+fn job<R: Send + 'static>(
+    alone: bool,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+) -> (Job, oneshot::Receiver<Result<R, StoreError>>) {
+    let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+    let run = Box::new(move |conn: &Connection, shared: bool| {
+        let result = if shared {
+            run_in_savepoint(conn, f)
+        } else {
+            f(conn)
+        };
+        let ok = result.is_ok();
+        let completion: Completion = Box::new(move |commit: Result<(), String>| {
+            let out = match (result, commit) {
+                (Ok(r), Ok(())) => Ok(r),
+                (Err(e), _) => Err(e),
+                (Ok(_), Err(m)) => Err(StoreError::Invalid(format!("commit failed: {m}"))),
+            };
+            let _ = tx.send(out);
+        });
+        (ok, completion)
+    });
+    (Job { alone, run }, rx)
+}
+
+/// The jobs of the next transaction: those waiting, up to [`BATCH`]; a job
+/// that asks to run alone is never joined with others (met while collecting,
+/// it waits in `held` for the next transaction).
+fn next_batch(rx: &mut mpsc::Receiver<Job>, held: &mut Option<Job>) -> Option<Vec<Job>> {
+    let first = match held.take() {
+        Some(job) => job,
+        None => rx.blocking_recv()?,
+    };
+    let mut jobs = vec![first];
+    if jobs[0].alone {
+        return Some(jobs);
+    }
+    while jobs.len() < BATCH {
+        match rx.try_recv() {
+            Ok(job) if job.alone => {
+                *held = Some(job);
+                break;
+            }
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
 #[allow(clippy::needless_pass_by_value)] // the thread owns its connection
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+    let mut held = None;
+    while let Some(jobs) = next_batch(&mut rx, &mut held) {
+        let shared = jobs.len() > 1;
         let begin = conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| e.to_string());
         if let Err(e) = begin {
             // Nothing ran: answer every job with the error.
             for job in jobs {
-                let completion = job(&conn);
+                let (_, completion) = (job.run)(&conn, shared);
                 completion(Err(e.clone()));
             }
             continue;
         }
-        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if commit.is_err() {
+        let mut all_ok = true;
+        let completions: Vec<Completion> = jobs
+            .into_iter()
+            .map(|job| {
+                let (ok, completion) = (job.run)(&conn, shared);
+                all_ok &= ok;
+                completion
+            })
+            .collect();
+        // A job alone in its transaction ran without a savepoint: when it
+        // failed, what it did is undone with the transaction (it hears its
+        // own error, not the rollback's).
+        let end = if all_ok || shared {
+            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+        } else {
+            Err("the transaction's only job failed".to_owned())
+        };
+        if end.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         for completion in completions {
-            completion(commit.clone());
+            completion(end.clone());
         }
     }
 }
@@ -1685,6 +1773,131 @@ mod tests {
             method: String::new(),
             is_final: true,
             is_organic: true,
+        }
+    }
+
+    /// What a test job does: insert its value, then fail or not.
+    #[derive(Clone, Copy)]
+    struct TestJob {
+        value: i64,
+        alone: bool,
+        fails: bool,
+    }
+
+    fn test_job(
+        t: TestJob,
+        order: Arc<Mutex<Vec<(i64, bool)>>>,
+    ) -> (Job, oneshot::Receiver<Result<(), StoreError>>) {
+        job(t.alone, move |conn| {
+            // Whether the job runs in its savepoint: rolling back to it, before
+            // the job has done anything, changes nothing.
+            let in_savepoint = conn.execute_batch("ROLLBACK TO job").is_ok();
+            if let Ok(mut o) = order.lock() {
+                o.push((t.value, in_savepoint));
+            }
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [t.value])?;
+            if t.fails {
+                return Err(StoreError::Invalid(format!("job {} fails", t.value)));
+            }
+            Ok(())
+        })
+    }
+
+    /// The writer joins waiting jobs into one transaction, each in a
+    /// savepoint; a job alone in its transaction runs without one, and a job
+    /// that asks to run alone is never joined. Whatever a failing job did is
+    /// undone, and nothing else is.
+    #[test]
+    fn the_writer_joins_jobs_isolates_failures_and_runs_alone_jobs_alone() {
+        let ok = |value| TestJob {
+            value,
+            alone: false,
+            fails: false,
+        };
+        let fail = |value| TestJob {
+            value,
+            alone: false,
+            fails: true,
+        };
+        let alone = |t: TestJob| TestJob { alone: true, ..t };
+        // (jobs, the rows left, each job's answer, the transactions as the
+        // values of their jobs)
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(&str, Vec<TestJob>, Vec<i64>, Vec<bool>, Vec<Vec<i64>>)> = vec![
+            (
+                "joined, one fails",
+                vec![ok(1), fail(2), ok(3)],
+                vec![1, 3],
+                vec![true, false, true],
+                vec![vec![1, 2, 3]],
+            ),
+            (
+                "one job that fails",
+                vec![fail(1)],
+                vec![],
+                vec![false],
+                vec![vec![1]],
+            ),
+            ("one job", vec![ok(1)], vec![1], vec![true], vec![vec![1]]),
+            (
+                "an alone job splits the batch",
+                vec![ok(1), ok(2), alone(ok(3)), ok(4), ok(5)],
+                vec![1, 2, 3, 4, 5],
+                vec![true; 5],
+                vec![vec![1, 2], vec![3], vec![4, 5]],
+            ),
+            (
+                "an alone job that fails",
+                vec![ok(1), alone(fail(2)), alone(ok(3)), fail(4), ok(5)],
+                vec![1, 3, 5],
+                vec![true, false, true, false, true],
+                vec![vec![1], vec![2], vec![3], vec![4, 5]],
+            ),
+        ];
+        for (name, jobs, rows, answers, batches) in cases {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("w.db");
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
+                .expect("table");
+            let order = Arc::new(Mutex::new(Vec::new()));
+            let (tx, rx) = mpsc::channel::<Job>(64);
+            let mut receivers = Vec::new();
+            for t in &jobs {
+                let (j, r) = test_job(*t, order.clone());
+                tx.try_send(j).expect("queue");
+                receivers.push(r);
+            }
+            drop(tx);
+            writer_loop(conn, rx);
+            let got: Vec<bool> = receivers
+                .into_iter()
+                .map(|mut r| matches!(r.try_recv(), Ok(Ok(()))))
+                .collect();
+            assert_eq!(got, answers, "{name}: answers");
+            let conn = Connection::open(&path).expect("reopen");
+            let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").expect("select");
+            let left: Vec<i64> = stmt
+                .query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            assert_eq!(left, rows, "{name}: rows");
+            // A job in a savepoint shares its transaction; a batch of one has none.
+            let order = order.lock().expect("order").clone();
+            let mut seen: Vec<Vec<i64>> = Vec::new();
+            let mut i = 0;
+            for b in &batches {
+                let part = &order[i..i + b.len()];
+                let shared = b.len() > 1;
+                assert!(
+                    part.iter().all(|(_, s)| *s == shared),
+                    "{name}: savepoints in {b:?}: {part:?}"
+                );
+                seen.push(part.iter().map(|(v, _)| *v).collect());
+                i += b.len();
+            }
+            assert_eq!(seen, batches, "{name}: transactions");
         }
     }
 
