@@ -254,7 +254,7 @@ impl OrganicBuilder {
         let mut by_edge: Vec<u32> = (0..recs.len() as u32).collect();
         by_edge.sort_unstable_by_key(|&i| {
             let r = &recs[i as usize];
-            (r.chain, r.payer, r.pay_to, r.time)
+            (r.payer, r.pay_to, r.chain, r.time)
         });
         let mut model = OrganicModel {
             config,
@@ -269,9 +269,10 @@ impl OrganicBuilder {
         };
 
         // The address flags of the first three rules, in payment order (a later
-        // payment's reason replaces an earlier one's), and the payments they leave.
+        // payment's reason replaces an earlier one's), and the payments they
+        // leave (a bit each).
         let mut why: HashMap<(u32, Flag), Why> = HashMap::new();
-        let mut left: Vec<(u32, u32, u32)> = Vec::new();
+        let mut left = vec![0u64; model.recs.len().div_ceil(64)];
         for (i, r) in model.recs.iter().enumerate() {
             if r.payer == r.pay_to {
                 why.insert((r.payer, Flag::SelfPayment), Why::PaidItself);
@@ -289,9 +290,10 @@ impl OrganicBuilder {
                 why.insert((r.payer, Flag::CircularFlow), Why::PaidBack(r.pay_to));
             }
             if !flagged {
-                left.push((r.pay_to, r.payer, i as u32));
+                left[i / 64] |= 1 << (i % 64);
             }
         }
+        let is_left = |i: usize| left[i / 64] & (1 << (i % 64)) != 0;
 
         // The organic seller rule over what is left; every payTo is a seller.
         // (Not `collect`: that would size the map for every payment, not every seller.)
@@ -299,21 +301,23 @@ impl OrganicBuilder {
         for r in &model.recs {
             sellers.entry(r.pay_to).or_default();
         }
-        left.sort_unstable();
+        // `by_edge` holds each (payer, payTo) pair's payments together, on
+        // every chain: a buyer counts once per seller it paid by one it left.
         let mut last: Option<(u32, u32)> = None;
-        for &(pay_to, payer, i) in &left {
-            let s = sellers.entry(pay_to).or_default();
+        for &i in &model.by_edge {
             let i = i as usize;
-            let usd = big
-                .get(&i)
-                .copied()
-                .unwrap_or_else(|| U256::from(model.recs[i].usd));
+            if !is_left(i) {
+                continue;
+            }
+            let r = &model.recs[i];
+            let s = sellers.entry(r.pay_to).or_default();
+            let usd = big.get(&i).copied().unwrap_or_else(|| U256::from(r.usd));
             s.revenue = s.revenue.saturating_add(usd);
             s.count += 1;
-            if last != Some((pay_to, payer)) {
+            if last != Some((r.payer, r.pay_to)) {
                 s.buyers += 1;
             }
-            last = Some((pay_to, payer));
+            last = Some((r.payer, r.pay_to));
         }
         drop(left);
         let mut details: HashMap<u32, String> = HashMap::new();
@@ -380,7 +384,8 @@ pub struct OrganicModel {
     chains: IndexSet<Box<str>>,
     wallets: HashSet<u32>,
     recs: Vec<Rec>,
-    /// Record indexes by (chain, payer, payTo, time): the circular check.
+    /// Record indexes by (payer, payTo, chain, time): the circular check,
+    /// and each pair's buyers.
     by_edge: Vec<u32>,
     /// PayTo addresses that pass the organic seller rule.
     organic_sellers: HashSet<u32>,
@@ -402,11 +407,11 @@ impl OrganicModel {
         let hi = time.saturating_add(self.config.circular_window_secs);
         let at = self.by_edge.partition_point(|&i| {
             let r = &self.recs[i as usize];
-            (r.chain, r.payer, r.pay_to, r.time) < (chain, pay_to, payer, lo)
+            (r.payer, r.pay_to, r.chain, r.time) < (pay_to, payer, chain, lo)
         });
         self.by_edge.get(at).is_some_and(|&i| {
             let r = &self.recs[i as usize];
-            (r.chain, r.payer, r.pay_to) == (chain, pay_to, payer) && r.time <= hi
+            (r.payer, r.pay_to, r.chain) == (pay_to, payer, chain) && r.time <= hi
         })
     }
 
