@@ -15,6 +15,7 @@ mod probe;
 mod screen;
 mod serve;
 mod shutdown;
+mod sqlite_heap;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
     // The dependency tree enables more than one rustls crypto provider, so a TLS
     // client that relies on the process default would find none: choose one.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    sqlite_heap::install();
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(code) => code,
