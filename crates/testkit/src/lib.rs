@@ -55,9 +55,20 @@ pub enum TestkitError {
     Io(#[from] std::io::Error),
 }
 
-/// The repository root (where `tests/env` lives).
+/// The repository root (where `tests/env` lives): two levels above this
+/// crate's manifest. A build cached from a checkout elsewhere (a shared
+/// `CARGO_TARGET_DIR`) keeps that checkout's path, so when it is gone, the
+/// root is taken from the manifest folder cargo gives the running test (every
+/// crate sits at `crates/NAME`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if built.join("tests").is_dir() {
+        return built;
+    }
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|d| PathBuf::from(d).join("../.."))
+        .filter(|r| r.join("tests").is_dir())
+        .unwrap_or(built)
 }
 
 /// The npm test environment folder, `tests/env`.
