@@ -336,9 +336,7 @@ fn service_parts(
             move |_| {
                 let (config, store) = (config2.clone(), store2.clone());
                 async move {
-                    let run = crate::analyze::run_once(&config, &store).await;
-                    crate::release_free_heap();
-                    run?;
+                    crate::analyze::run_once(&config, &store).await?;
                     Ok(Duration::from_secs(config.analysis.interval_secs.max(1)))
                 }
             },
