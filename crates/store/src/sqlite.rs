@@ -63,8 +63,6 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
-    /// Connections for reads that walk whole tables (see [`SqliteStore::read_scan`]).
-    scanners: Mutex<Vec<Connection>>,
     /// Committed entries of the `addresses` dictionary. The dictionary is
     /// append-only (an id always names the same address), so an entry, once
     /// committed, stays true; entries of a transaction that did not commit are
@@ -115,23 +113,6 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         64,
     )
 }
-
-/// A read connection for walks over whole tables: no memory map and a small
-/// page cache, so that a walk over a large store leaves the process no larger
-/// (through a map, every page it touched would stay in its resident set; and
-/// a walk reads each page once, so a larger cache would hold nothing reused).
-fn open_scanner(path: &Path) -> Result<Connection, StoreError> {
-    open_read_only(
-        path,
-        "PRAGMA cache_size = -2048;
-         PRAGMA mmap_size = 0;
-         PRAGMA temp_store = MEMORY;",
-        16,
-    )
-}
-
-/// Scan connections kept open for reuse.
-const SCANNERS: usize = 2;
 
 fn is_interrupt(e: &StoreError) -> bool {
     matches!(
@@ -192,7 +173,6 @@ impl SqliteStore {
                 path,
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
-                scanners: Mutex::new(Vec::new()),
                 address_ids: Mutex::new(HashMap::new()),
             }),
         })
@@ -233,43 +213,22 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Run `f` on a read connection in a blocking task.
+    /// Run `f` on a read connection in a blocking task: a pooled one, or a
+    /// new one when all are busy (at most [`READERS`] are kept).
     pub(crate) async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        self.pooled(|i| &i.readers, READERS, open_reader, f).await
-    }
-
-    /// Run `f`, a page of a walk over a whole table, on a scan connection (no
-    /// memory map, a small cache) in a blocking task.
-    pub(crate) async fn read_scan<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        self.pooled(|i| &i.scanners, SCANNERS, open_scanner, f)
-            .await
-    }
-
-    /// Run `f` in a blocking task on a connection from `pool` (opened by
-    /// `open` when the pool is empty; kept after, up to `keep`).
-    async fn pooled<R: Send + 'static>(
-        &self,
-        pool: fn(&Inner) -> &Mutex<Vec<Connection>>,
-        keep: usize,
-        open: fn(&Path) -> Result<Connection, StoreError>,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = pool(&inner).lock().ok().and_then(|mut p| p.pop());
+            let pooled = inner.readers.lock().ok().and_then(|mut p| p.pop());
             let conn = match pooled {
                 Some(c) => c,
-                None => open(&inner.path)?,
+                None => open_reader(&inner.path)?,
             };
             let result = f(&conn);
-            if let Ok(mut p) = pool(&inner).lock()
-                && p.len() < keep
+            if let Ok(mut p) = inner.readers.lock()
+                && p.len() < READERS
             {
                 p.push(conn);
             }

@@ -118,7 +118,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read_scan(move |conn| {
+        self.read(move |conn| {
             let order = "ORDER BY chain, tx_id, idx_outer, idx_inner LIMIT";
             let mut out = Vec::new();
             let mut push = |mut rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
